@@ -1,0 +1,131 @@
+"""MLflow run lifecycle for diffops stages.
+
+- The store is `sqlite:///<project>/mlruns/mlflow.db` with artifacts in `<project>/mlruns/artifacts`,
+  unless MLFLOW_TRACKING_URI points elsewhere (e.g. a tracking server with a SQL backend).
+- Runs end with a truthful status: FINISHED on success, FAILED on an exception, KILLED on
+  SIGINT/SIGTERM (the stock `with mlflow.start_run()` leaves SIGTERM'd runs RUNNING).
+- Every run carries its lineage: git commit and dirty flag, DVC experiment name, dataset digests.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import mlflow
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"   # MLflow 3 UI: open on the runs table, not GenAI
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised from the SIGTERM/SIGINT handler so the run can be marked KILLED."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest ancestor holding `.dvc/` (the DVC project), else the current directory."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / ".dvc").is_dir():
+            return d
+    return here
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    store = (root or project_root()) / "mlruns"
+    store.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def use_experiment(name: str, root: Path | None = None) -> str:
+    """Point MLflow at the project store and return the experiment id, creating it if needed."""
+    root = root or project_root()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        artifacts = None
+        if not os.environ.get("MLFLOW_TRACKING_URI"):    # a server chooses its own artifact root
+            artifacts = (root / "mlruns" / "artifacts").resolve().as_uri()
+        try:
+            exp_id = mlflow.create_experiment(name, artifact_location=artifacts,
+                                              tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
+        except mlflow.exceptions.MlflowException:      # created concurrently by another process
+            exp_id = mlflow.get_experiment_by_name(name).experiment_id
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+def git_lineage(root: Path) -> dict[str, str]:
+    """Git commit, branch and dirty flag of the project (empty values outside a git checkout)."""
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    commit = git("rev-parse", "HEAD")
+    tags = {"mlflow.source.git.commit": commit, "diffops.git_commit": commit}
+    if commit:
+        tags["diffops.git_dirty"] = str(bool(git("status", "--porcelain", "--untracked-files=no")))
+        tags["mlflow.source.git.branch"] = git("rev-parse", "--abbrev-ref", "HEAD")
+    for var in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):     # set by `dvc exp run`
+        if os.environ.get(var):
+            tags[f"dvc.{var.lower()}"] = os.environ[var]
+    return {k: v for k, v in tags.items() if v}
+
+
+@contextlib.contextmanager
+def _signals_raise_interrupted():
+    def handler(signum, frame):
+        raise RunInterrupted(f"received {signal.Signals(signum).name}")
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def tracked_run(experiment: str, *, run_name: str | None = None, run_id: str | None = None,
+                stage: str | None = None, system_metrics: bool = False, root: Path | None = None):
+    """Start (or reopen, with run_id) an MLflow run; end it FINISHED, FAILED or KILLED."""
+    root = root or project_root()
+    use_experiment(experiment, root)
+    if system_metrics:
+        mlflow.set_system_metrics_sampling_interval(5)
+    with _signals_raise_interrupted():
+        run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name,
+                               log_system_metrics=system_metrics or None)
+        try:
+            if run_id is None:
+                mlflow.set_tags(git_lineage(root) | ({"diffops.stage": stage} if stage else {}))
+            yield run
+        except KeyboardInterrupt:           # includes RunInterrupted (SIGTERM)
+            mlflow.end_run("KILLED")
+            raise
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
+        else:
+            mlflow.end_run("FINISHED")
+
+
+def log_flat_params(params: dict) -> None:
+    """Log params in batches of 100 (MLflow's per-request limit)."""
+    items = list(params.items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i:i + 100]))
+
+
+def log_dataset_input(name: str, digest: str, path: Path, context: str) -> None:
+    """Record a dataset read by this run as an MLflow dataset input (lineage by content digest)."""
+    from mlflow.data.sources import LocalArtifactDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    ds = MetaDataset(LocalArtifactDatasetSource(str(Path(path).resolve())), name=name, digest=digest[:36])
+    mlflow.log_input(ds, context=context)

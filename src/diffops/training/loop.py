@@ -1,0 +1,212 @@
+"""The one training loop: method-agnostic, Accelerate for devices/precision/processes (edm2 style).
+
+Counters carry their unit: `cur_nimg` counts training images seen (over all processes).
+Randomness is reseeded every step from (seed, rank, cur_nimg), and the batch order is a function of
+(seed, step), so a run resumed from a checkpoint replays exactly what the uninterrupted run would do.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import torch
+from accelerate import Accelerator
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+from ..config import flatten, section_hash, to_dict
+from ..data.prepare import PreparedDataset
+from ..diffusion.edm import EDMPrecond
+from ..evaluation.grid import save_image_grid
+from ..methods import METHODS
+from ..nets.unet import build_unet, unet_kwargs
+from ..sampling.edm_sampler import generate_images
+from ..tracking import mlflow_run
+from . import checkpoint as ckpt
+from .batches import ResumableBatchSampler
+
+TRAIN_SECTIONS = ("data", "model", "method", "edm", "train")   # what a checkpoint must match
+GRID_SEEDS = range(64)
+
+
+class Trainable(torch.nn.Module):
+    """Denoiser + method modules; forward returns the method's per-sample loss (so DDP syncs)."""
+
+    def __init__(self, D: torch.nn.Module, extra: dict[str, torch.nn.Module], method):
+        super().__init__()
+        self.D, self.extra, self.method = D, torch.nn.ModuleDict(extra), method
+
+    def forward(self, batch, generator):
+        return self.method.loss(self.D, dict(self.extra), batch, generator)
+
+
+def build_trainable(cfg) -> Trainable:
+    torch.manual_seed(cfg.train.seed)       # identical initial weights on every rank
+    unet = build_unet(**unet_kwargs(cfg.model, cfg.data.resolution))
+    D = EDMPrecond(unet, sigma_data=cfg.edm.sigma_data)
+    method = METHODS[cfg.method.name](cfg)
+    return Trainable(D, method.extra_modules(), method)
+
+
+def step_seed(seed: int, rank: int, cur_nimg: int) -> int:
+    return (seed * 1_000_003 + rank * 7_919 + cur_nimg) % (1 << 63)
+
+
+def export_model(out_dir: Path, cfg, ema: Trainable, run_id: str | None) -> None:
+    """Write the EMA denoiser + its architecture atomically: out_dir/{ema.safetensors, model.json}."""
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in ema.D.state_dict().items()}, tmp / "ema.safetensors")
+    spec = {"unet": unet_kwargs(cfg.model, cfg.data.resolution), "sigma_data": cfg.edm.sigma_data,
+            "method": cfg.method.name, "mlflow_run_id": run_id,
+            "mlflow_tracking_uri": mlflow.get_tracking_uri() if run_id else None}
+    (tmp / "model.json").write_text(json.dumps(spec, indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+
+
+def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_steps: int | None = None):
+    """Train cfg.method on data_dir's train split; resume from state_dir; export EMA to out_dir."""
+    data_dir, out_dir, state_dir = Path(data_dir), Path(out_dir), Path(state_dir)
+    accelerator = Accelerator(mixed_precision=cfg.train.precision)
+    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
+    if cfg.train.batch_size % world:
+        raise ValueError(f"train.batch_size: {cfg.train.batch_size} is not divisible by the "
+                         f"{world} processes; choose a multiple of {world}")
+    B, total_nimg = cfg.train.batch_size, int(cfg.train.duration_kimg * 1000)
+
+    # Model, EMA, optimizer; resume from the latest matching checkpoint.
+    model = build_trainable(cfg)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=(0.9, 0.999), eps=1e-8)
+    config_hash = section_hash(cfg, *TRAIN_SECTIONS)
+    if accelerator.is_main_process:
+        ckpt.discard_stale(state_dir, config_hash)
+    accelerator.wait_for_everyone()
+    resume = (ckpt.list_checkpoints(state_dir) or [None])[-1]
+    state = {"cur_nimg": 0, "step": 0, "mlflow_run_id": None}
+    if resume is not None:
+        state = ckpt.load_checkpoint(resume, model, ema, optimizer)
+        accelerator.print(f"Resuming from {resume} ({state['cur_nimg'] / 1000:.1f} kimg)")
+    cur_nimg, step = state["cur_nimg"], state["step"]
+    ema.to(device)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    # Data: uint8 images, a resumable order, per-rank slices of each global batch.
+    dataset = PreparedDataset(data_dir, "train")
+    sampler = ResumableBatchSampler(len(dataset), B, cfg.train.seed, rank, world, start_step=step)
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.train.num_workers,
+                                         pin_memory=device.type == "cuda")
+    meta = json.loads((data_dir / "meta.json").read_text())
+
+    run_ctx = (mlflow_run.tracked_run(cfg.tracking.experiment, run_name=f"train-{cfg.method.name}",
+                                      run_id=state["mlflow_run_id"], stage="train",
+                                      system_metrics=cfg.tracking.system_metrics)
+               if accelerator.is_main_process else _no_run())
+    with run_ctx as run:
+        run_id = run.info.run_id if run else None
+        if run and state["mlflow_run_id"] is None:
+            mlflow_run.log_flat_params(flatten(cfg))
+            mlflow.log_params({"train.num_processes": world, "train.config_hash": config_hash,
+                               "model.num_params": sum(p.numel() for p in model.parameters())})
+            mlflow.log_dict(to_dict(cfg), "config/params.json")
+            mlflow_run.log_dataset_input("prepared-train", meta["content_sha256"], data_dir, "training")
+        pbar = tqdm(total=total_nimg // 1000, initial=cur_nimg // 1000, unit="kimg",
+                    disable=not accelerator.is_main_process, desc="train")
+        t_last, nimg_last, losses = time.perf_counter(), cur_nimg, []
+        for images, attrs in loader:
+            if cur_nimg >= total_nimg or (stop_after_steps is not None and step >= stop_after_steps):
+                break
+            # Per-step randomness: noise levels, noise and flips are a function of (seed, rank, cur_nimg).
+            g = torch.Generator(device).manual_seed(step_seed(cfg.train.seed, rank, cur_nimg))
+            y = images.to(device, torch.float32) / 127.5 - 1
+            if cfg.train.xflip:
+                flip = torch.rand([y.shape[0], 1, 1, 1], generator=g, device=device) < 0.5
+                y = torch.where(flip, y.flip(3), y)
+            batch = {"image": y, "attrs": attrs.to(device)}
+
+            # Forward, backward, update with the linear lr ramp-up (edm training_loop.py).
+            with accelerator.autocast():
+                loss = model(batch, g)
+            accelerator.backward(loss.mean())
+            lr = cfg.train.lr * min((cur_nimg + B) / max(cfg.train.lr_rampup_kimg * 1000, 1e-8), 1)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            for p in model.parameters():
+                if p.grad is not None:
+                    torch.nan_to_num(p.grad, nan=0, posinf=1e5, neginf=-1e5, out=p.grad)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            cur_nimg += B
+            step += 1
+
+            # EMA with half-life in images, ramped up early in training (EDM).
+            ema_halflife_nimg = min(cfg.train.ema_halflife_kimg * 1000, cur_nimg * cfg.train.ema_rampup_ratio)
+            ema_beta = 0.5 ** (B / max(ema_halflife_nimg, 1e-8))
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), accelerator.unwrap_model(model).parameters()):
+                    p_ema.copy_(p.detach().lerp(p_ema, ema_beta))
+
+            # Progress and metrics.
+            losses.append(accelerator.reduce(loss.detach().mean(), "mean").item())
+            pbar.update(cur_nimg // 1000 - pbar.n)
+            if run and step % cfg.train.log_every_steps == 0:
+                now = time.perf_counter()
+                ips = (cur_nimg - nimg_last) / (now - t_last)
+                mlflow.log_metrics({"loss": sum(losses) / len(losses), "lr": lr, "images_per_sec": ips,
+                                    "kimg": cur_nimg / 1000, "ema_beta": ema_beta}, step=step)
+                pbar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}", img_s=f"{ips:.0f}")
+                t_last, nimg_last, losses = now, cur_nimg, []
+
+            # Sample grids and checkpoints at their kimg intervals, and at the end.
+            done = cur_nimg >= total_nimg
+            if run and (done or _crossed(cur_nimg, B, cfg.train.grid_every_kimg)):
+                _log_grid(ema, cfg, device, cur_nimg)
+            if done or _crossed(cur_nimg, B, cfg.train.checkpoint_every_kimg):
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    path = ckpt.save_checkpoint(state_dir, accelerator.unwrap_model(model), ema, optimizer,
+                                                {"cur_nimg": cur_nimg, "step": step,
+                                                 "config_hash": config_hash, "mlflow_run_id": run_id})
+                    if cfg.tracking.log_checkpoints == "all" or (done and cfg.tracking.log_checkpoints == "last"):
+                        mlflow.log_artifacts(str(path), f"checkpoints/{path.name}")
+                accelerator.wait_for_everyone()
+        pbar.close()
+
+        # Export the EMA model: a DVC output plus an MLflow model that generates images.
+        if accelerator.is_main_process and cur_nimg >= total_nimg:
+            export_model(out_dir, cfg, ema, run_id)
+            if run:
+                from ..tracking.pyfunc_model import log_generator_model
+                log_generator_model(out_dir, cfg)
+        accelerator.wait_for_everyone()
+    return ema
+
+
+def _crossed(cur_nimg: int, batch: int, every_kimg: float) -> bool:
+    every = max(int(every_kimg * 1000), 1)
+    return cur_nimg // every != (cur_nimg - batch) // every
+
+
+def _log_grid(ema: Trainable, cfg, device, cur_nimg: int) -> None:
+    s = cfg.sample
+    images = generate_images(ema.D, list(GRID_SEEDS), cfg.data.resolution, device=device,
+                             num_steps=s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_image_grid(images, Path(tmp) / f"grid-{cur_nimg // 1000:06d}kimg.png", ncols=8)
+        mlflow.log_artifact(str(path), "grids")
+
+
+class _no_run:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,17 @@
+from diffops.training.batches import ResumableBatchSampler
+
+
+def test_global_batch_is_the_same_for_any_world_size():
+    one = ResumableBatchSampler(50, 8, seed=3)
+    two = [ResumableBatchSampler(50, 8, seed=3, rank=r, world_size=2) for r in range(2)]
+    for step in range(20):                                   # crosses several epochs
+        assert one.batch_indices(step) == two[0].batch_indices(step) + two[1].batch_indices(step)
+
+
+def test_each_epoch_is_a_permutation_and_resume_replays():
+    s = ResumableBatchSampler(40, 8, seed=0)
+    epoch0 = [i for k in range(5) for i in s.batch_indices(k)]
+    assert sorted(epoch0) == list(range(40))
+    it = iter(ResumableBatchSampler(40, 8, seed=0, start_step=7))
+    assert next(it) == s.batch_indices(7)
+    assert ResumableBatchSampler(40, 8, seed=1).batch_indices(0) != s.batch_indices(0)
