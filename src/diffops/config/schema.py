@@ -55,14 +55,14 @@ class FeatureNetConfig:
         'Young', 'Mustache', 'No_Beard', 'Pale_Skin')
     width:                  int     = 32            # channels of the first stage (then 2x, 4x)
     feature_dim:            int     = 64            # dimension of the penultimate features used for fd_attrnet
-    epochs:                 int     = 6             # passes over the training split
+    epochs:                 int     = 15            # passes over the training split
     batch_size:             int     = 128           # images per optimizer step
     lr:                     float   = 2e-3          # Adam learning rate
     seed:                   int     = 0             # seed of initialization, shuffling and flips
 
 @dataclass(frozen=True)
 class ModelConfig:
-    block_channels:         tuple[int, ...]  = (32, 64, 64)          # channels per UNet level; resolution halves between levels
+    block_channels:         tuple[int, ...]  = (16, 32, 64)          # channels per UNet level; resolution halves between levels
     attention:              tuple[bool, ...] = (False, False, True)  # self-attention at that level (one entry per level)
     layers_per_block:       int     = 1             # ResNet blocks per level
     norm_num_groups:        int     = 8             # GroupNorm groups; must divide every block_channels entry
@@ -81,7 +81,7 @@ class EDMConfig:                                    # Karras et al. 2022, Table 
 @dataclass(frozen=True)
 class TrainConfig:
     seed:                   int     = 0             # base seed; the loop reseeds from (seed, rank, images seen)
-    duration_kimg:          float   = 24.0          # training length in thousands of images
+    duration_kimg:          float   = 30.0          # training length in thousands of images
     batch_size:             int     = 64            # images per optimizer step, over all processes
     lr:                     float   = 2e-3          # Adam learning rate after the ramp-up
     lr_rampup_kimg:         float   = 2.0           # linear learning-rate warm-up in kimg (0 = none, as in EDM)
@@ -90,8 +90,8 @@ class TrainConfig:
     xflip:                  bool    = True          # random horizontal flips of training images
     precision:              str     = 'no'          # Accelerate mixed precision: 'no', 'fp16' or 'bf16'
     num_workers:            int     = 1             # DataLoader worker processes per training process
-    checkpoint_every_kimg:  float   = 8.0           # interval between checkpoints in kimg
-    grid_every_kimg:        float   = 8.0           # interval between sample grids in kimg
+    checkpoint_every_kimg:  float   = 10.0          # interval between checkpoints in kimg
+    grid_every_kimg:        float   = 10.0          # interval between sample grids in kimg
     log_every_steps:        int     = 10            # optimizer steps between metric logs
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class SampleConfig:                                 # EDM sampler, Karras et al.
     S_min:                  float   = 0.0           # churn only where S_min <= sigma <= S_max
     S_max:                  float   = math.inf      # upper end of the churn range (.inf in yaml)
     S_noise:                float   = 1.0           # noise inflation of the churn step
-    batch_size:             int     = 250           # images per sampler batch; does not change the images
+    batch_size:             int     = 100           # images per sampler batch; does not change the images
 
 @dataclass(frozen=True)
 class EvaluateConfig:

@@ -13,11 +13,11 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import torch
-from accelerate import Accelerator
 from PIL import Image
 from tqdm import tqdm
 
 from ..evaluation.grid import save_image_grid
+from ..training.accelerator import make_accelerator
 from .edm_sampler import generate_images
 from .load import load_denoiser
 
@@ -34,7 +34,7 @@ def seed_chunks(seeds, batch_size: int, rank: int, world: int) -> list[list[int]
 
 
 def sample_images(cfg, model_dir: Path, out_dir: Path) -> Path:
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     out_dir = Path(out_dir)
     D, spec = load_denoiser(model_dir, accelerator.device)
     s = cfg.sample

@@ -47,7 +47,7 @@ def log_generator_model(model_dir: Path, cfg) -> None:
                             ParamSpec("rho", "double", cfg.sample.rho)]))
     from importlib.metadata import version
     mlflow.pyfunc.log_model(
-        name="ema_model", python_model=EDMImageGenerator(),
+        name="ema_model", python_model=str(Path(__file__).with_name("generator_model_code.py")),
         artifacts={"model_dir": str(model_dir)}, signature=signature,
         input_example=pd.DataFrame({"seed": [0, 1]}),
         pip_requirements=[f"diffops=={version('diffops')}", f"torch=={torch.__version__.split('+')[0]}",

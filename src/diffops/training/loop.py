@@ -16,7 +16,6 @@ from pathlib import Path
 
 import mlflow
 import torch
-from accelerate import Accelerator
 from safetensors.torch import save_file
 from tqdm import tqdm
 
@@ -29,6 +28,7 @@ from ..nets.unet import build_unet, unet_kwargs
 from ..sampling.edm_sampler import generate_images
 from ..tracking import mlflow_run
 from . import checkpoint as ckpt
+from .accelerator import make_accelerator
 from .batches import ResumableBatchSampler
 
 TRAIN_SECTIONS = ("data", "model", "method", "edm", "train")   # what a checkpoint must match
@@ -72,10 +72,16 @@ def export_model(out_dir: Path, cfg, ema: Trainable, run_id: str | None) -> None
     os.replace(tmp, out_dir)
 
 
-def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_steps: int | None = None):
-    """Train cfg.method on data_dir's train split; resume from state_dir; export EMA to out_dir."""
+def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_steps: int | None = None,
+          on_checkpoint=None, mlflow_run_id: str | None = None):
+    """Train cfg.method on data_dir's train split; resume from state_dir; export EMA to out_dir.
+
+    on_checkpoint(cur_nimg, ema_denoiser) is called on the main process after each checkpoint (sweeps
+    report intermediate scores there; an exception it raises ends the run). mlflow_run_id makes the
+    run log into an existing MLflow run (e.g. a sweep trial's nested run) instead of a new one.
+    """
     data_dir, out_dir, state_dir = Path(data_dir), Path(out_dir), Path(state_dir)
-    accelerator = Accelerator(mixed_precision=cfg.train.precision)
+    accelerator = make_accelerator(mixed_precision=cfg.train.precision)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     if cfg.train.batch_size % world:
         raise ValueError(f"train.batch_size: {cfg.train.batch_size} is not divisible by the "
@@ -107,7 +113,7 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
     meta = json.loads((data_dir / "meta.json").read_text())
 
     run_ctx = (mlflow_run.tracked_run(cfg.tracking.experiment, run_name=f"train-{cfg.method.name}",
-                                      run_id=state["mlflow_run_id"], stage="train",
+                                      run_id=state["mlflow_run_id"] or mlflow_run_id, stage="train",
                                       system_metrics=cfg.tracking.system_metrics)
                if accelerator.is_main_process else _no_run())
     with run_ctx as run:
@@ -177,6 +183,8 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
                                                  "config_hash": config_hash, "mlflow_run_id": run_id})
                     if cfg.tracking.log_checkpoints == "all" or (done and cfg.tracking.log_checkpoints == "last"):
                         mlflow.log_artifacts(str(path), f"checkpoints/{path.name}")
+                    if on_checkpoint is not None:
+                        on_checkpoint(cur_nimg, ema.D)
                 accelerator.wait_for_everyone()
         pbar.close()
 
