@@ -107,7 +107,9 @@ def featurenet(params_path, data, out):
 @click.option("--out", type=_path(), default="models/edm", show_default=True, help="Exported EMA model.")
 @click.option("--state", type=_path(), default="checkpoints/edm", show_default=True,
               help="Training-state checkpoints; a rerun resumes from the latest matching one.")
-def train(params_path, data, out, state):
+@click.option("--init-model", type=_path(exists=True), default=None,
+              help="Start the denoiser from this exported model (e.g. models/edm) instead of random init.")
+def train(params_path, data, out, state, init_model):
     """Train the diffusion model (params: model.*, method.*, edm.*, train.*), logging to MLflow.
 
     Multi-process: `accelerate launch` or `torchrun --nproc_per_node N $(which diffops) train`.
@@ -117,7 +119,7 @@ def train(params_path, data, out, state):
     """
     cfg = _load(params_path)
     from .training.loop import train as train_loop
-    train_loop(cfg, data, out, state)
+    train_loop(cfg, data, out, state, init_model_dir=init_model)
 
 
 @main.command()

@@ -160,20 +160,27 @@ def load_split(root, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class PreparedDataset(torch.utils.data.Dataset):
-    """(image uint8 (3, R, R), attrs uint8 (40,)) rows of one split; memory-mapped per worker."""
+    """Rows of one split as dicts {"image": uint8 (3, R, R), "attrs": uint8 (40,), **extras}.
+
+    Extras are optional per-row arrays `{split}_{name}.npy` named in meta.json's "extra_columns"
+    (e.g. a biased/reference group id written by a split stage); the training loop hands every key
+    to the method's loss. Arrays are memory-mapped lazily, so each DataLoader worker has its own map.
+    """
 
     def __init__(self, root, split: str = "train"):
         self.root, self.split = Path(root), split
         if not (self.root / "meta.json").exists():
             raise FileNotFoundError(f"{root}: not a prepared dataset (no meta.json); run the prepare stage first")
-        self._images = self._attrs = None
-        self._len = len(np.load(self.root / f"{split}_attrs.npy", mmap_mode="r"))
+        meta = json.loads((self.root / "meta.json").read_text())
+        self.columns = {"image": f"{split}_images.npy", "attrs": f"{split}_attrs.npy",
+                        **{name: f"{split}_{name}.npy" for name in meta.get("extra_columns", [])}}
+        self._arrays = None
+        self._len = len(np.load(self.root / self.columns["attrs"], mmap_mode="r"))
 
     def __len__(self):
         return self._len
 
     def __getitem__(self, i):
-        if self._images is None:                    # opened lazily: one map per DataLoader worker
-            self._images = np.load(self.root / f"{self.split}_images.npy", mmap_mode="r")
-            self._attrs = np.load(self.root / f"{self.split}_attrs.npy", mmap_mode="r")
-        return torch.from_numpy(np.array(self._images[i])), torch.from_numpy(np.array(self._attrs[i]))
+        if self._arrays is None:                    # opened lazily: one map per DataLoader worker
+            self._arrays = {k: np.load(self.root / f, mmap_mode="r") for k, f in self.columns.items()}
+        return {k: torch.from_numpy(np.array(a[i])) for k, a in self._arrays.items()}

@@ -16,6 +16,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..config import flatten
 from ..data.prepare import load_split
@@ -57,9 +58,9 @@ def evaluate(cfg, data_dir: Path, featurenet_dir: Path, samples_dir: Path, model
         spec = json.loads((Path(model_dir) / "model.json").read_text())
         D0 = untrained_denoiser(spec, cfg.train.seed)
         seeds = list(range(cfg.sample.seed_start, cfg.sample.seed_start + n))
-        base = torch.cat([generate_images(D0, seeds[i:i + cfg.sample.batch_size], cfg.data.resolution,
-                                          **sampler_kwargs(cfg.sample))
-                          for i in range(0, n, cfg.sample.batch_size)])
+        bs_s = cfg.sample.batch_size
+        base = torch.cat([generate_images(D0, seeds[i:i + bs_s], cfg.data.resolution, **sampler_kwargs(cfg.sample))
+                          for i in tqdm(range(0, n, bs_s), desc="untrained baseline", unit="batch")])
         metrics["fd_attrnet_untrained"] = _fd(_stats(extract(net, base, bs)[0]), ref)
     train_images, _ = load_split(data_dir, "train")
     pick = np.random.default_rng(0).permutation(len(train_images))[:n]

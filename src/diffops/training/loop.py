@@ -16,7 +16,7 @@ from pathlib import Path
 
 import mlflow
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..config import flatten, section_hash, to_dict
@@ -54,6 +54,16 @@ def build_trainable(cfg) -> Trainable:
     return Trainable(D, method.extra_modules(), method)
 
 
+def load_denoiser_weights(D: torch.nn.Module, model_dir: Path, cfg) -> None:
+    """Copy an exported EMA denoiser into D; its architecture must be the one cfg builds."""
+    spec = json.loads((model_dir / "model.json").read_text())
+    expected = unet_kwargs(cfg.model, cfg.data.resolution)
+    if spec["unet"] != expected:
+        raise ValueError(f"{model_dir}: its UNet {spec['unet']} differs from the model.* params {expected}; "
+                         f"train from the same model.* params or point --init-model elsewhere")
+    D.load_state_dict(load_file(model_dir / "ema.safetensors"))
+
+
 def step_seed(seed: int, rank: int, cur_nimg: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + cur_nimg) % (1 << 63)
 
@@ -73,12 +83,14 @@ def export_model(out_dir: Path, cfg, ema: Trainable, run_id: str | None) -> None
 
 
 def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_steps: int | None = None,
-          on_checkpoint=None, mlflow_run_id: str | None = None):
+          on_checkpoint=None, mlflow_run_id: str | None = None, init_model_dir: Path | None = None):
     """Train cfg.method on data_dir's train split; resume from state_dir; export EMA to out_dir.
 
     on_checkpoint(cur_nimg, ema_denoiser) is called on the main process after each checkpoint (sweeps
     report intermediate scores there; an exception it raises ends the run). mlflow_run_id makes the
     run log into an existing MLflow run (e.g. a sweep trial's nested run) instead of a new one.
+    init_model_dir starts the denoiser from an exported model (ema.safetensors + model.json); a
+    method with `freeze_denoiser = True` then trains only its extra modules around it.
     """
     data_dir, out_dir, state_dir = Path(data_dir), Path(out_dir), Path(state_dir)
     accelerator = make_accelerator(mixed_precision=cfg.train.precision)
@@ -90,8 +102,13 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
 
     # Model, EMA, optimizer; resume from the latest matching checkpoint.
     model = build_trainable(cfg)
+    if init_model_dir is not None:
+        load_denoiser_weights(model.D, Path(init_model_dir), cfg)
+    if getattr(model.method, "freeze_denoiser", False):
+        model.D.requires_grad_(False)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, betas=(0.9, 0.999), eps=1e-8)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr, betas=(0.9, 0.999), eps=1e-8)
     config_hash = section_hash(cfg, *TRAIN_SECTIONS)
     if accelerator.is_main_process:
         ckpt.discard_stale(state_dir, config_hash)
@@ -127,16 +144,17 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
         pbar = tqdm(total=total_nimg // 1000, initial=cur_nimg // 1000, unit="kimg",
                     disable=not accelerator.is_main_process, desc="train")
         t_last, nimg_last, losses = time.perf_counter(), cur_nimg, []
-        for images, attrs in loader:
+        for rows in loader:
             if cur_nimg >= total_nimg or (stop_after_steps is not None and step >= stop_after_steps):
                 break
             # Per-step randomness: noise levels, noise and flips are a function of (seed, rank, cur_nimg).
             g = torch.Generator(device).manual_seed(step_seed(cfg.train.seed, rank, cur_nimg))
-            y = images.to(device, torch.float32) / 127.5 - 1
+            batch = {k: v.to(device) for k, v in rows.items()}
+            y = batch["image"].to(torch.float32) / 127.5 - 1
             if cfg.train.xflip:
                 flip = torch.rand([y.shape[0], 1, 1, 1], generator=g, device=device) < 0.5
                 y = torch.where(flip, y.flip(3), y)
-            batch = {"image": y, "attrs": attrs.to(device)}
+            batch["image"] = y
 
             # Forward, backward, update with the linear lr ramp-up (edm training_loop.py).
             with accelerator.autocast():
