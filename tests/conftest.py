@@ -8,14 +8,23 @@ import pytest
 from diffops.config import load_params
 
 
-@pytest.fixture
-def mlflow_uri(tmp_path, monkeypatch):
-    """A temporary sqlite MLflow store for one test."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+@pytest.fixture(scope="session")
+def _mlflow_store(tmp_path_factory):
+    """One temporary sqlite MLflow store for the session (creating its tables takes seconds)."""
     import mlflow
-    mlflow.set_tracking_uri(uri)
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    mlflow.MlflowClient(uri).search_experiments()
     return uri
+
+
+@pytest.fixture
+def mlflow_uri(_mlflow_store, monkeypatch):
+    """The session's temporary MLflow store, as the tracking URI of this test (and its subprocesses).
+    Tests keep apart by experiment name or run id."""
+    import mlflow
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", _mlflow_store)
+    mlflow.set_tracking_uri(_mlflow_store)
+    return _mlflow_store
 
 
 def write_prepared(root: Path, resolution: int = 8, counts=(32, 8, 8), seed: int = 0) -> Path:

@@ -46,9 +46,10 @@ def use_experiment(name: str, root: Path | None = None) -> str:
     mlflow.set_tracking_uri(tracking_uri(root))
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
-        artifacts = None
-        if not os.environ.get("MLFLOW_TRACKING_URI"):    # a server chooses its own artifact root
-            artifacts = (root / "mlruns" / "artifacts").resolve().as_uri()
+        artifacts = None                                 # a tracking server chooses its own root
+        uri = mlflow.get_tracking_uri()
+        if uri.startswith("sqlite:///"):                 # a local store keeps artifacts beside its db
+            artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri()
         try:
             exp_id = mlflow.create_experiment(name, artifact_location=artifacts,
                                               tags={EXPERIMENT_KIND_TAG: "custom_model_development"})

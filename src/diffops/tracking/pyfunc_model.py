@@ -32,7 +32,6 @@ class EDMImageGenerator(mlflow.pyfunc.PythonModel):
 
 def log_generator_model(model_dir: Path, cfg) -> None:
     """Log model_dir (ema.safetensors + model.json) as the run's `ema_model` pyfunc model."""
-    import pandas as pd
     import torch
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
@@ -49,6 +48,5 @@ def log_generator_model(model_dir: Path, cfg) -> None:
     mlflow.pyfunc.log_model(
         name="ema_model", python_model=str(Path(__file__).with_name("generator_model_code.py")),
         artifacts={"model_dir": str(model_dir)}, signature=signature,
-        input_example=pd.DataFrame({"seed": [0, 1]}),
         pip_requirements=[f"diffops=={version('diffops')}", f"torch=={torch.__version__.split('+')[0]}",
                           f"diffusers=={version('diffusers')}"])
