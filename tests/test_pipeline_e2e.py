@@ -19,9 +19,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DVC = str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "dvc")
 TINY = {
-    "generate": {"num_images": 800, "seed": 0},
+    "generate": {"num_images": 1500, "seed": 0},
     "data": {"resolution": 16, "num_workers": 2},
-    "featurenet": {"epochs": 3, "width": 16, "feature_dim": 32},
+    "featurenet": {"epochs": 8, "batch_size": 32, "width": 16, "feature_dim": 32},
     "model": {"block_channels": [16, 32], "attention": [False, True], "norm_num_groups": 8},
     "train": {"duration_kimg": 4, "batch_size": 32, "lr": 2e-3, "lr_rampup_kimg": 0.5,
               "ema_halflife_kimg": 0.5, "checkpoint_every_kimg": 2, "grid_every_kimg": 2,
