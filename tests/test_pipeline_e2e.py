@@ -1,4 +1,4 @@
-"""End to end: the real quickstart dvc.yaml, run by `dvc repro` on tiny params in a temp project.
+"""End to end: the real quickstart dvc.yaml, `dvc repro evaluate` on tiny params in a temp project.
 
 Checks the whole chain (generate -> prepare -> featurenet -> train -> sample -> evaluate), the
 MLflow run it leaves (status, params, metrics, lineage, model), that a second `dvc repro` does
@@ -33,7 +33,7 @@ TINY = {
 
 
 def run(cmd, cwd, **kw):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900, **kw)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=2400, **kw)
     assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
 
@@ -53,7 +53,7 @@ def project(tmp_path_factory):
     run([DVC, "init", "-q"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)
-    out = run([DVC, "repro"], root, env=env)
+    out = run([DVC, "repro", "evaluate"], root, env=env)       # the EDM quickstart chain
     return root, env, out
 
 
@@ -101,9 +101,9 @@ def test_mlflow_run_holds_params_metrics_lineage_and_model(project):
 
 def test_second_repro_does_nothing_and_exp_run_reruns_only_dependents(project):
     root, env, _ = project
-    out = run([DVC, "repro"], root, env=env)
+    out = run([DVC, "repro", "evaluate"], root, env=env)
     assert "Running stage" not in out
-    out = run([DVC, "exp", "run", "-S", "train.lr=0.001"], root, env=env)
+    out = run([DVC, "exp", "run", "evaluate", "-S", "train.lr=0.001"], root, env=env)
     ran = {s for s in ("generate", "prepare", "featurenet", "train", "sample", "evaluate")
            if f"Running stage '{s}'" in out}
     assert ran == {"train", "sample", "evaluate"}
