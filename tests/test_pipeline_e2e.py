@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-DVC = str(Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "dvc")
+DVC = str(Path(sys.executable).parent / "dvc")          # the dvc of the environment running the tests
 TINY = {
     "generate": {"num_images": 1500, "seed": 0},
     "data": {"resolution": 16, "num_workers": 2},

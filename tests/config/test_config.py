@@ -128,7 +128,7 @@ def test_dvc_exp_run_set_params_load(tmp_path):
 
 ERRORS = [
     # raw params,                                           key,                         part of the message
-    ({'trian': {}},                                         'trian',                     'unknown section (did you mean train? allowed: data, edm,'),
+    ({'trian': {}},                                         'trian',                     'unknown section (did you mean train? allowed: '),
     ({'train': {'lrr': 1e-3}},                              'train.lrr',                 'unknown key (did you mean lr? allowed: batch_size, checkpoint_every_kimg,'),
     ({'train': 0.001},                                      'train',                     'must be a mapping of keys (seed, duration_kimg,'),
     ({'method': None},                                      'method',                    'must be a mapping of keys (name), got null'),

@@ -48,16 +48,20 @@ def crop_resize(img: Image.Image, crop: int, resolution: int) -> np.ndarray:
 
 
 def _load_one(args):
-    path, crop, resolution = args
+    path, crop, resolution, transform = args
     try:
         with Image.open(path) as img:
+            if transform == "d2c-crop":                     # diffae/DiTi crop, data/transforms.py
+                from .transforms import make_transform
+                out = make_transform("d2c-crop", resolution)(img.convert("RGB"))
+                return np.asarray(out, dtype=np.uint8).transpose(2, 0, 1), None
             return crop_resize(img, crop, resolution), None
     except Exception as e:                                  # corrupt, truncated, not an image, too small
         return None, f"{type(e).__name__}: {e}".splitlines()[0]
 
 
 def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_error: str = "skip",
-                   num_workers: int = 2, progress: bool = True) -> dict:
+                   num_workers: int = 2, progress: bool = True, transform: str = "celeba-crop") -> dict:
     raw_root, out_dir = Path(raw_root), Path(out_dir)
     if not (isinstance(crop, int) and crop >= 1):
         raise ValueError(f"crop: must be a positive integer, got {crop!r}")
@@ -65,6 +69,8 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
         raise ValueError(f"resolution: must be an integer in [1, crop={crop}], got {resolution!r}")
     if on_error not in ("skip", "fail"):
         raise ValueError(f"on_error: must be 'skip' or 'fail', got {on_error!r}")
+    if transform not in ("celeba-crop", "d2c-crop"):
+        raise ValueError(f"transform: must be 'celeba-crop' or 'd2c-crop', got {transform!r}")
     check_celeba_root(raw_root)
     names, attrs_pm1 = read_attributes(raw_root / ATTR_FILE)
     partitions = read_partitions(raw_root / PARTITION_FILE)
@@ -84,7 +90,7 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
 
     # Decode + transform in workers, written in index order by this process (bounded memory).
     errors, ok = [], np.ones(len(names), bool)
-    jobs = [(raw_root / IMAGE_DIR / n, crop, resolution) for n in names]
+    jobs = [(raw_root / IMAGE_DIR / n, crop, resolution, transform) for n in names]
     t0 = time.perf_counter()
     with Pool(num_workers) if num_workers > 1 else _Serial() as pool:
         results = pool.imap(_load_one, jobs, chunksize=64)
@@ -122,7 +128,8 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
     images.clear()
     (tmp / "errors.txt").write_text("".join(e + "\n" for e in errors))
     meta = {"format": FORMAT, "source": str(raw_root.resolve()), "crop": crop, "resolution": resolution,
-            "transform": "center-crop + PIL BICUBIC", "counts": counts, "skipped": len(errors),
+            "transform": "center-crop + PIL BICUBIC" if transform == "celeba-crop" else
+                         "d2c-crop (rows 57-184, columns 25-152) + PIL BILINEAR", "counts": counts, "skipped": len(errors),
             "attribute_names": list(ATTRIBUTE_NAMES), "attribute_rates": rates,
             "content_sha256": sha.hexdigest()}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))

@@ -33,10 +33,13 @@ def seed_chunks(seeds, batch_size: int, rank: int, world: int) -> list[list[int]
     return [c.tolist() for c in chunks[rank::world] if len(c)]
 
 
-def sample_images(cfg, model_dir: Path, out_dir: Path) -> Path:
+def sample_images(cfg, model_dir: Path, out_dir: Path, wrap_denoiser=None) -> Path:
+    """wrap_denoiser(D) -> D' replaces the loaded denoiser (e.g. sampling/guidance.py's GuidedDenoiser)."""
     accelerator = make_accelerator()
     out_dir = Path(out_dir)
     D, spec = load_denoiser(model_dir, accelerator.device)
+    if wrap_denoiser is not None:
+        D = wrap_denoiser(D)
     s = cfg.sample
     seeds = list(range(s.seed_start, s.seed_start + s.num_images))
     tmp = out_dir.with_name(out_dir.name + ".tmp")

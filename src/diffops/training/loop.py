@@ -7,6 +7,7 @@ Randomness is reseeded every step from (seed, rank, cur_nimg), and the batch ord
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -46,11 +47,13 @@ class Trainable(torch.nn.Module):
         return self.method.loss(self.D, dict(self.extra), batch, generator)
 
 
-def build_trainable(cfg) -> Trainable:
+def build_trainable(cfg, method_inputs: dict | None = None, unet_overrides: dict | None = None) -> Trainable:
+    """method_inputs: keyword arguments of the method's constructor (paths, e.g. {"discriminator": dir}).
+    unet_overrides: build_unet arguments replacing those of the params (a space's, e.g. latent channels)."""
     torch.manual_seed(cfg.train.seed)       # identical initial weights on every rank
-    unet = build_unet(**unet_kwargs(cfg.model, cfg.data.resolution))
+    unet = build_unet(**(unet_kwargs(cfg.model, cfg.data.resolution) | (unet_overrides or {})))
     D = EDMPrecond(unet, sigma_data=cfg.edm.sigma_data)
-    method = METHODS[cfg.method.name](cfg)
+    method = METHODS[cfg.method.name](cfg, **(method_inputs or {}))
     return Trainable(D, method.extra_modules(), method)
 
 
@@ -68,22 +71,23 @@ def step_seed(seed: int, rank: int, cur_nimg: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + cur_nimg) % (1 << 63)
 
 
-def export_model(out_dir: Path, cfg, ema: Trainable, run_id: str | None) -> None:
+def export_model(out_dir: Path, cfg, ema: Trainable, run_id: str | None, space=None) -> None:
     """Write the EMA denoiser + its architecture atomically: out_dir/{ema.safetensors, model.json}."""
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in ema.D.state_dict().items()}, tmp / "ema.safetensors")
-    spec = {"unet": unet_kwargs(cfg.model, cfg.data.resolution), "sigma_data": cfg.edm.sigma_data,
-            "method": cfg.method.name, "mlflow_run_id": run_id,
-            "mlflow_tracking_uri": mlflow.get_tracking_uri() if run_id else None}
+    spec = {"unet": unet_kwargs(cfg.model, cfg.data.resolution) | (space.unet if space else {}),
+            "sigma_data": cfg.edm.sigma_data, "method": cfg.method.name, "mlflow_run_id": run_id,
+            "mlflow_tracking_uri": mlflow.get_tracking_uri() if run_id else None, **(space.spec if space else {})}
     (tmp / "model.json").write_text(json.dumps(spec, indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
 
 
 def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_steps: int | None = None,
-          on_checkpoint=None, mlflow_run_id: str | None = None, init_model_dir: Path | None = None):
+          on_checkpoint=None, mlflow_run_id: str | None = None, init_model_dir: Path | None = None,
+          method_inputs: dict | None = None, space=None):
     """Train cfg.method on data_dir's train split; resume from state_dir; export EMA to out_dir.
 
     on_checkpoint(cur_nimg, ema_denoiser) is called on the main process after each checkpoint (sweeps
@@ -91,6 +95,11 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
     run log into an existing MLflow run (e.g. a sweep trial's nested run) instead of a new one.
     init_model_dir starts the denoiser from an exported model (ema.safetensors + model.json); a
     method with `freeze_denoiser = True` then trains only its extra modules around it.
+    method_inputs are handed to the method's constructor (e.g. {"discriminator": dir} for TIW-DSM); a
+    method's `fingerprint` (what it read from them) and the dataset's content hash join the checkpoint
+    hash, so checkpoints made from other inputs or other data are never resumed.
+    space replaces the prepared-pixel data path (VAE latents, edm2/LMDB containers; training/spaces.py
+    lists what it provides): its dataset, its batch -> network input, its UNet shape and its grids.
     """
     data_dir, out_dir, state_dir = Path(data_dir), Path(out_dir), Path(state_dir)
     accelerator = make_accelerator(mixed_precision=cfg.train.precision)
@@ -101,7 +110,7 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
     B, total_nimg = cfg.train.batch_size, int(cfg.train.duration_kimg * 1000)
 
     # Model, EMA, optimizer; resume from the latest matching checkpoint.
-    model = build_trainable(cfg)
+    model = build_trainable(cfg, method_inputs, space.unet if space else None)
     if init_model_dir is not None:
         load_denoiser_weights(model.D, Path(init_model_dir), cfg)
     if getattr(model.method, "freeze_denoiser", False):
@@ -109,7 +118,10 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr, betas=(0.9, 0.999), eps=1e-8)
-    config_hash = section_hash(cfg, *TRAIN_SECTIONS)
+    meta = space.meta if space else json.loads((data_dir / "meta.json").read_text())
+    content = meta["content_sha256"]
+    config_hash = hashlib.sha256(f"{section_hash(cfg, *TRAIN_SECTIONS)}:{content}:"
+                                 f"{getattr(model.method, 'fingerprint', '')}".encode()).hexdigest()[:16]
     if accelerator.is_main_process:
         ckpt.discard_stale(state_dir, config_hash)
     accelerator.wait_for_everyone()
@@ -123,11 +135,10 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
     model, optimizer = accelerator.prepare(model, optimizer)
 
     # Data: uint8 images, a resumable order, per-rank slices of each global batch.
-    dataset = PreparedDataset(data_dir, "train")
+    dataset = space.dataset() if space else PreparedDataset(data_dir, "train")
     sampler = ResumableBatchSampler(len(dataset), B, cfg.train.seed, rank, world, start_step=step)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.train.num_workers,
                                          pin_memory=device.type == "cuda")
-    meta = json.loads((data_dir / "meta.json").read_text())
 
     run_ctx = (mlflow_run.tracked_run(cfg.tracking.experiment, run_name=f"train-{cfg.method.name}",
                                       run_id=state["mlflow_run_id"] or mlflow_run_id, stage="train",
@@ -140,7 +151,9 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
             mlflow.log_params({"train.num_processes": world, "train.config_hash": config_hash,
                                "model.num_params": sum(p.numel() for p in model.parameters())})
             mlflow.log_dict(to_dict(cfg), "config/params.json")
-            mlflow_run.log_dataset_input("prepared-train", meta["content_sha256"], data_dir, "training")
+            mlflow.set_tags({f"diffops.method_input.{k}": str(v) for k, v in (method_inputs or {}).items()})
+            mlflow_run.log_dataset_input(meta.get("name", "prepared-train"), meta["content_sha256"], data_dir,
+                                         "training")
         pbar = tqdm(total=total_nimg // 1000, initial=cur_nimg // 1000, unit="kimg",
                     disable=not accelerator.is_main_process, desc="train")
         t_last, nimg_last, losses = time.perf_counter(), cur_nimg, []
@@ -150,11 +163,14 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
             # Per-step randomness: noise levels, noise and flips are a function of (seed, rank, cur_nimg).
             g = torch.Generator(device).manual_seed(step_seed(cfg.train.seed, rank, cur_nimg))
             batch = {k: v.to(device) for k, v in rows.items()}
-            y = batch["image"].to(torch.float32) / 127.5 - 1
-            if cfg.train.xflip:
-                flip = torch.rand([y.shape[0], 1, 1, 1], generator=g, device=device) < 0.5
-                y = torch.where(flip, y.flip(3), y)
-            batch["image"] = y
+            if space is not None and space.model_input is not None:
+                batch = space.model_input(batch, g)    # e.g. latents: z drawn from the stored moments
+            else:
+                y = batch["image"].to(torch.float32) / 127.5 - 1
+                if cfg.train.xflip:
+                    flip = torch.rand([y.shape[0], 1, 1, 1], generator=g, device=device) < 0.5
+                    y = torch.where(flip, y.flip(3), y)
+                batch["image"] = y
 
             # Forward, backward, update with the linear lr ramp-up (edm training_loop.py).
             with accelerator.autocast():
@@ -192,7 +208,7 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
             # Sample grids and checkpoints at their kimg intervals, and at the end.
             done = cur_nimg >= total_nimg
             if run and (done or _crossed(cur_nimg, B, cfg.train.grid_every_kimg)):
-                _log_grid(ema, cfg, device, cur_nimg)
+                _log_grid(ema, cfg, device, cur_nimg, space)
             if done or _crossed(cur_nimg, B, cfg.train.checkpoint_every_kimg):
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
@@ -208,8 +224,8 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
 
         # Export the EMA model: a DVC output plus an MLflow model that generates images.
         if accelerator.is_main_process and cur_nimg >= total_nimg:
-            export_model(out_dir, cfg, ema, run_id)
-            if run:
+            export_model(out_dir, cfg, ema, run_id, space)
+            if run and not (space and space.generate):   # the pyfunc generator samples pixels only
                 from ..tracking.pyfunc_model import log_generator_model
                 log_generator_model(out_dir, cfg)
         accelerator.wait_for_everyone()
@@ -221,10 +237,13 @@ def _crossed(cur_nimg: int, batch: int, every_kimg: float) -> bool:
     return cur_nimg // every != (cur_nimg - batch) // every
 
 
-def _log_grid(ema: Trainable, cfg, device, cur_nimg: int) -> None:
+def _log_grid(ema: Trainable, cfg, device, cur_nimg: int, space=None) -> None:
     s = cfg.sample
-    images = generate_images(ema.D, list(GRID_SEEDS), cfg.data.resolution, device=device,
-                             num_steps=s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho)
+    sampler = dict(num_steps=s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho)
+    if space is not None and space.generate is not None:
+        images = space.generate(ema.D, list(GRID_SEEDS), device=device, **sampler)
+    else:
+        images = generate_images(ema.D, list(GRID_SEEDS), cfg.data.resolution, device=device, **sampler)
     with tempfile.TemporaryDirectory() as tmp:
         path = save_image_grid(images, Path(tmp) / f"grid-{cur_nimg // 1000:06d}kimg.png", ncols=8)
         mlflow.log_artifact(str(path), "grids")

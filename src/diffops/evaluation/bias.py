@@ -1,0 +1,169 @@
+"""Bias of generated images: subgroup proportions vs the unbiased distribution, and the TIW-DSM results table.
+
+Subgroups are the 2^k combinations of `bias_split.attributes` (data/bias_split.py). A sample's subgroup is
+read by the attribute net (probability > 0.5 per attribute); the unbiased distribution is the test split,
+classified by the same net, so that classifier errors affect both sides alike (the label proportions are
+reported too). Images smaller than the net's resolution (the quickstart's 16 px split) are bilinearly
+resized to it, samples and references alike, before features and attributes are read. The bias metric is the total-variation distance
+
+    subgroup_tv = 1/2 sum_g | p_samples(g) - p_test(g) |          (0 = unbiased, 1 = disjoint)
+
+reported with `fd_attrnet`, the Fréchet distance to the test split in the attribute net's features (not FID).
+The results table has the shape of the paper's (method rows; FD and subgroup proportions as columns), plus
+data rows for scale: the test split itself, D_obs and D_ref.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+
+from ..data.bias_split import box_downsample, proportions, subgroup_ids, subgroup_names
+from ..data.prepare import load_split
+from ..sampling.sample_set import read_sample_set
+from .featurenet import extract
+from .featurenet_stage import load_featurenet
+from .frechet import FeatureStats, frechet_distance
+
+LOSSES = ("dsm_ref", "dsm_obs", "iw_dsm", "tiw_dsm")      # the paper's table rows, in its order
+
+
+def predicted_subgroups(probs: np.ndarray, net_attributes, attributes) -> np.ndarray:
+    """Subgroup ids from attribute probabilities (N, A): bit j = [p(attribute_j) > 0.5]."""
+    cols = [list(net_attributes).index(a) for a in attributes]
+    return sum(((probs[:, c] > 0.5).astype(np.int64) << j) for j, c in enumerate(cols))
+
+
+def total_variation(p, q) -> float:
+    return 0.5 * float(np.abs(np.asarray(p) - np.asarray(q)).sum())
+
+
+def _fd(a: np.ndarray, b: np.ndarray) -> float:
+    sa, sb = FeatureStats().update(a), FeatureStats().update(b)
+    return frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)
+
+
+class _Scorer:
+    """The attribute net and the test split's features / subgroup proportions, computed once."""
+
+    def __init__(self, cfg, data_dir, featurenet_dir):
+        torch.manual_seed(0)
+        self.net, self.net_attributes = load_featurenet(featurenet_dir)
+        self.resolution = json.loads((Path(featurenet_dir) / "featurenet.json").read_text()).get("resolution")
+        self.attributes = list(cfg.bias_split.attributes)
+        self.num_groups = 2 ** len(self.attributes)
+        self.batch_size = cfg.evaluate.batch_size
+        images, attrs = load_split(data_dir, "test")
+        self.test_features, probs = self.extract(images)
+        self.test_proportions = self.proportions(probs)
+        self.test_label_proportions = proportions(subgroup_ids(attrs, self.attributes), self.num_groups)
+
+    def extract(self, images: np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        if self.resolution and x.shape[-1] != self.resolution:       # same resize for samples and references
+            x = torch.nn.functional.interpolate(x.float(), size=self.resolution, mode="bilinear", align_corners=False)
+            x = x.round().clamp(0, 255).to(torch.uint8)
+        return extract(self.net, x, self.batch_size)
+
+    def proportions(self, probs: np.ndarray) -> list[float]:
+        return proportions(predicted_subgroups(probs, self.net_attributes, self.attributes), self.num_groups)
+
+    def score(self, images: np.ndarray, with_fd: bool = True) -> dict:
+        features, probs = self.extract(images)
+        p = self.proportions(probs)
+        out = {"subgroup_tv": total_variation(p, self.test_proportions), "num_images": len(images),
+               **{f"subgroup.g{g}": v for g, v in enumerate(p)}}
+        if with_fd:
+            out["fd_attrnet"] = _fd(features, self.test_features)
+        return out
+
+
+def evaluate_bias(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, loss: str) -> dict:
+    """Score one loss's samples: fd_attrnet and subgroup proportions vs the test split; into its training run."""
+    scorer = _Scorer(cfg, data_dir, featurenet_dir)
+    metrics = {"loss": loss, **scorer.score(read_sample_set(samples_dir)),
+               "num_reference": len(scorer.test_features)}
+    _write_json_atomic(Path(metrics_path), metrics)
+    run_id = json.loads((Path(model_dir) / "model.json").read_text()).get("mlflow_run_id")
+    if run_id:
+        from ..tracking.mlflow_run import tracked_run
+        with tracked_run(cfg.tracking.experiment, run_id=run_id):
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if k != "loss"})
+            mlflow.log_artifact(str(metrics_path), "evaluation")
+    return metrics
+
+
+def results_table(cfg, data_dir, featurenet_dir, metrics_paths: dict, out_json, out_md,
+                  prepared_dir=None) -> dict:
+    """One table over the losses (from their metrics files) plus data rows; a DVC metrics file + markdown,
+    logged as the MLflow run `tiw-results`. data_dir is the obs container (its ref sibling is read too);
+    prepared_dir (the unsplit container) gives the FD floor: as many unbiased real images as samples."""
+    data_dir = Path(data_dir)
+    scorer = _Scorer(cfg, data_dir, featurenet_dir)
+    losses = {loss: json.loads(Path(p).read_text()) for loss, p in metrics_paths.items()}
+    n = max((m["num_images"] for m in losses.values()), default=cfg.tiw.sample_num_images)
+
+    # Data rows at the samples' count where there are enough images (FD depends on the count).
+    rng = np.random.default_rng(0)
+    obs, _ = load_split(data_dir, "train")
+    group = np.load(data_dir / "train_group.npy")
+    ref_dir = data_dir.parent / "ref"
+    ref, _ = load_split(ref_dir, "train") if (ref_dir / "meta.json").exists() else (obs[group == 1], None)
+    pick = np.sort(rng.permutation(len(obs))[:n])
+    data_rows = {
+        "test (unbiased)": {"subgroup_tv": 0.0, **{f"subgroup.g{g}": v for g, v in enumerate(scorer.test_proportions)},
+                            "num_images": len(scorer.test_features)},
+        "test labels": {"subgroup_tv": total_variation(scorer.test_label_proportions, scorer.test_proportions),
+                        **{f"subgroup.g{g}": v for g, v in enumerate(scorer.test_label_proportions)},
+                        "num_images": len(scorer.test_features)},
+        "D_obs": scorer.score(obs[pick]),
+        "D_ref": scorer.score(ref, with_fd=len(ref) >= n),
+    }
+    if prepared_dir is not None:
+        real, _ = load_split(prepared_dir, "train")
+        real = real[np.sort(rng.permutation(len(real))[:n])]
+        real = box_downsample(real, real.shape[-1] // obs.shape[-1])
+        data_rows["real (unbiased)"] = scorer.score(real)
+    rows = {**{k: {kk: vv for kk, vv in v.items() if kk != "loss"} for k, v in losses.items()}}
+    checks = {}
+    if {"tiw_dsm", "dsm_obs", "dsm_ref"} <= set(rows):
+        checks = {"tiw_dsm_less_biased_than_dsm_obs": rows["tiw_dsm"]["subgroup_tv"] < rows["dsm_obs"]["subgroup_tv"],
+                  "tiw_dsm_fd_at_most_dsm_ref": rows["tiw_dsm"]["fd_attrnet"] <= rows["dsm_ref"]["fd_attrnet"]}
+    table = {"subgroups": subgroup_names(scorer.attributes), "losses": rows, "data": data_rows, "checks": checks,
+             "num_test": len(scorer.test_features)}
+    _write_json_atomic(Path(out_json), table)
+    Path(out_md).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out_md).with_name(Path(out_md).name + ".tmp")
+    tmp.write_text(markdown_table(table))
+    os.replace(tmp, out_md)
+
+    from ..tracking.mlflow_run import tracked_run
+    with tracked_run(cfg.tracking.experiment, run_name="tiw-results", stage="tiw_table"):
+        mlflow.log_metrics({f"{loss}.{k}": float(v) for loss, r in rows.items() for k, v in r.items()})
+        mlflow.log_artifact(str(out_json), "results")
+        mlflow.log_artifact(str(out_md), "results")
+    return table
+
+
+def markdown_table(table: dict) -> str:
+    """Rows: losses then data; columns: fd_attrnet, subgroup_tv, one proportion per subgroup (in %)."""
+    names = table["subgroups"]
+    head = "| | fd_attrnet | subgroup_tv | " + " | ".join(names) + " | images |"
+    lines = [head, "|" + "---|" * (len(names) + 4)]
+    for section in ("losses", "data"):
+        for row, m in table[section].items():
+            fd = f"{m['fd_attrnet']:.3f}" if "fd_attrnet" in m else ""
+            props = " | ".join(f"{100 * m[f'subgroup.g{g}']:.1f}" for g in range(len(names)))
+            lines.append(f"| {row} | {fd} | {m['subgroup_tv']:.3f} | {props} | {m['num_images']} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
