@@ -377,21 +377,26 @@ def tiw_evaluate(params_path, loss, data, featurenet_dir, samples, model_dir, me
 @click.option("--prepared", type=_path(exists=True), default="data/prepared", show_default=True,
               help="Unsplit container: the FD floor of as many unbiased real images as samples.")
 @click.option("--featurenet", "featurenet_dir", type=_path(exists=True), default="models/featurenet", show_default=True)
-@click.option("--metrics-dir", type=_path(exists=True), default="metrics/tiw", show_default=True,
-              help="Holds <loss>.json for dsm_ref, dsm_obs, iw_dsm, tiw_dsm (those present are tabulated).")
+@click.option("--samples-dir", type=_path(exists=True), default="samples/tiw", show_default=True,
+              help="Holds <loss>/ sample sets of dsm_ref, dsm_obs, iw_dsm, tiw_dsm (those present are scored).")
+@click.option("--models-dir", type=_path(exists=True), default="models/tiw", show_default=True,
+              help="Holds <loss>/ exported models (their MLflow runs receive the scores).")
+@click.option("--metrics-dir", type=_path(), default="metrics/tiw", show_default=True,
+              help="Per-loss scores are written here as <loss>.json.")
 @click.option("--out", type=_path(), default="metrics/tiw.json", show_default=True,
               help="DVC metrics file; a markdown table is written beside it (.md).")
-def tiw_table(params_path, data, prepared, featurenet_dir, metrics_dir, out):
-    """The results table in the paper's shape (losses x fd_attrnet, bias, subgroup proportions).
+def tiw_table(params_path, data, prepared, featurenet_dir, samples_dir, models_dir, metrics_dir, out):
+    """Score every loss's samples and write the table in the paper's shape (fd_attrnet, bias, subgroup %).
 
     \b
-    Example:  diffops tiw table --metrics-dir metrics/tiw --out metrics/tiw.json && cat metrics/tiw.md
+    Example:  diffops tiw table --samples-dir samples/tiw --models-dir models/tiw --out metrics/tiw.json
+              cat metrics/tiw.md
     """
     cfg = _load(params_path)
-    from .evaluation.bias import LOSSES, results_table
-    paths = {loss: metrics_dir / f"{loss}.json" for loss in LOSSES if (metrics_dir / f"{loss}.json").exists()}
-    table = results_table(cfg, data, featurenet_dir, paths, out, out.with_suffix(".md"), prepared_dir=prepared)
-    from .evaluation.bias import markdown_table
+    from .evaluation.bias import LOSSES, markdown_table, results_table
+    runs = {loss: (samples_dir / loss, models_dir / loss) for loss in LOSSES if (samples_dir / loss).is_dir()}
+    table = results_table(cfg, data, featurenet_dir, runs, metrics_dir, out, out.with_suffix(".md"),
+                          prepared_dir=prepared)
     click.echo(markdown_table(table))
     for k, v in table["checks"].items():
         click.echo(f"{k}: {v}")

@@ -1,7 +1,7 @@
 """Bias metric pieces and the results table's shape."""
 import numpy as np
 
-from diffops.evaluation.bias import markdown_table, predicted_subgroups, total_variation
+from diffops.evaluation.bias import markdown_table, predicted_subgroups, subgroup_confidence, total_variation
 
 
 def test_predicted_subgroups_and_total_variation():
@@ -11,6 +11,8 @@ def test_predicted_subgroups_and_total_variation():
     assert total_variation([0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0]) == 0
     assert total_variation([1, 0], [0, 1]) == 1
     assert np.isclose(total_variation([0.8, 0.1, 0.1], [0.4, 0.3, 0.3]), 0.4)
+    assert np.isclose(subgroup_confidence(probs, net_attributes, ["Male", "Black_Hair"]),
+                      np.mean([0.9 * 0.8, 0.8 * 0.6, 0.7 * 0.9, 0.9 * 0.9]))
 
 
 def test_markdown_table_has_a_row_per_loss_and_data_set():
@@ -18,6 +20,42 @@ def test_markdown_table_has_a_row_per_loss_and_data_set():
     table = {"subgroups": ["Male=0", "Male=1"], "losses": {"dsm_obs": row, "tiw_dsm": row},
              "data": {"test (unbiased)": {k: v for k, v in row.items() if k != "fd_attrnet"}}}
     lines = markdown_table(table).splitlines()
-    assert lines[0].startswith("| | fd_attrnet | subgroup_tv | Male=0 | Male=1")
+    assert lines[0].startswith("| | fd_attrnet | subgroup_tv | Male=0 | Male=1 | confidence")
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["dsm_obs", "tiw_dsm", "test (unbiased)"]
-    assert "| 1.500 | 0.250 | 50.0 | 50.0 | 10 |" in lines[2]
+    assert "| 1.500 | 0.250 | 50.0 | 50.0 |  | 10 |" in lines[2]
+
+
+def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
+    import json
+
+    import mlflow
+    from PIL import Image
+
+    from diffops.evaluation.bias import results_table
+
+    from .common import tiw_config, write_featurenet, write_group_container
+    data = write_group_container(tmp_path / "tiw" / "obs", n_ref=16, n_bias=32)
+    featurenet = write_featurenet(tmp_path / "featurenet")
+    rng = np.random.default_rng(0)
+    runs = {}
+    for loss in ("dsm_ref", "dsm_obs", "tiw_dsm"):
+        (tmp_path / "samples" / loss / "images").mkdir(parents=True)
+        for seed in range(24):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                tmp_path / "samples" / loss / "images" / f"{seed:06d}.png")
+        (tmp_path / "models" / loss).mkdir(parents=True)
+        (tmp_path / "models" / loss / "model.json").write_text(json.dumps({"mlflow_run_id": None}))
+        runs[loss] = (tmp_path / "samples" / loss, tmp_path / "models" / loss)
+    cfg = tiw_config()
+    table = results_table(cfg, data, featurenet, runs, tmp_path / "metrics" / "tiw", tmp_path / "tiw.json",
+                          tmp_path / "tiw.md")
+    assert set(table["losses"]) == set(runs) and set(table["checks"]) == {
+        "tiw_dsm_less_biased_than_dsm_obs", "tiw_dsm_fd_at_most_dsm_ref"}
+    assert all((tmp_path / "metrics" / "tiw" / f"{loss}.json").exists() for loss in runs)
+    row = table["losses"]["tiw_dsm"]
+    assert row["num_images"] == 24 and np.isclose(sum(row[f"subgroup.g{g}"] for g in range(4)), 1)
+    assert json.loads((tmp_path / "tiw.json").read_text())["data"]["D_obs"]["num_images"] == 24
+    assert (tmp_path / "tiw.md").read_text().count("\n") == 2 + 3 + 4       # header, 3 losses, 4 data rows
+    run = mlflow.search_runs(experiment_names=["test-tiw"], filter_string="tags.mlflow.runName = 'tiw-results'",
+                             output_format="list")[0]
+    assert run.info.status == "FINISHED" and "tiw_dsm.subgroup_tv" in run.data.metrics

@@ -152,7 +152,7 @@ class DiTiConfig:                                   # DiTi (Yue et al. 2024) and
     manip_dims:             int     = 8             # d': dims the ProbMask keeps (paper: 16 of 512)
     manip_epochs:           int     = 30            # epochs of the masked linear classifier (paper: 10 on 163k images)
     manip_lr:               float   = 1e-3          # its Adam lr (paper: 1e-4)
-    manip_scale:            float   = 0.3           # edit: z_norm + scale sqrt(d) w / |w| (paper: 0.3)
+    manip_scale:            float   = 3.0           # edit: z_norm + scale sqrt(d) w / |w| (paper: 0.3 on its trained 512-d z)
     manip_images:           int     = 32            # test images without the attribute that are edited
     manip_encode_steps:     int     = 50            # DDIM inversion steps (paper: 500)
     manip_decode_steps:     int     = 50            # DDIM decoding steps (paper: 200)
@@ -211,8 +211,8 @@ class VAEConfig:                                    # quickstart diffusers Autoe
     layers_per_block:       int     = 1             # ResNet blocks per encoder level (decoder: + 1)
     norm_num_groups:        int     = 8             # GroupNorm groups; must divide every block_channels entry
     duration_kimg:          float   = 8.0           # training length in thousands of images
-    batch_size:             int     = 64            # images per optimizer step
-    lr:                     float   = 2e-3          # Adam learning rate
+    batch_size:             int     = 16            # images per optimizer step (16: more steps per CPU-second than 64)
+    lr:                     float   = 1e-3          # Adam learning rate
     kl_weight:              float   = 1e-6          # weight of KL(q(z|x) || N(0, I)) per pixel (LDM: 1e-6)
     seed:                   int     = 0             # seed of initialisation, batches and z draws
 
@@ -240,7 +240,7 @@ class BiasSplitConfig:                              # TIW-DSM setting: D_obs = b
 class DiscriminatorConfig:                          # time-dependent discriminator d(x_tau, tau): frozen attribute net + head
     hidden:                 int     = 128           # width of the head
     time_dim:               int     = 64            # sinusoidal embedding size of 999 tau
-    steps:                  int     = 1000          # optimizer steps (released code: 20k at batch 128 + 128)
+    steps:                  int     = 300           # optimizer steps (released code: 20k at batch 128 + 128)
     batch_size:             int     = 64            # images of EACH class per step (1:1 batches)
     lr:                     float   = 3e-4          # Adam learning rate (released code)
     weight_decay:           float   = 1e-7          # Adam weight decay (released code)
@@ -251,7 +251,7 @@ class DiscriminatorConfig:                          # time-dependent discriminat
 
 @dataclass(frozen=True)
 class TIWConfig:                                    # TIW-DSM / IW-DSM weighting (methods/tiw_dsm.py) + quickstart comparison budget
-    discriminator_step:     int     = 500           # discriminator checkpoint the losses use (early ones regularise)
+    discriminator_step:     int     = 200           # discriminator checkpoint the losses use (early ones regularise)
     alpha:                  float   = 1.0           # strength: weight w^alpha, correction alpha sigma^2 grad log w (0 = DSM(obs))
     weight_min:             float   = 0.0           # clip the weight w^alpha from below
     weight_max:             float   = math.inf      # clip the weight w^alpha from above (.inf = no clip)
@@ -259,7 +259,7 @@ class TIWConfig:                                    # TIW-DSM / IW-DSM weighting
     tau_max:                float   = 1.0
     use_weight:             bool    = True          # tiw_dsm ablation: per-sample weight w_t on/off
     use_correction:         bool    = True          # tiw_dsm ablation: score correction sigma^2 grad log w_t on/off
-    duration_kimg:          float   = 8.0           # `diffops tiw train`: training length per loss (other train.* shared)
+    duration_kimg:          float   = 24.0          # `diffops tiw train`: training length per loss (other train.* shared)
     sample_num_images:      int     = 500           # `diffops tiw sample`: images per loss (other sample.* shared)
     sample_steps:           int     = 12            # `diffops tiw sample`: sampler steps
     guidance_weight:        float   = 1.0           # discriminator guidance of `tiw sample --guidance` (DG; 0 = off)

@@ -8,7 +8,10 @@ resized to it, samples and references alike, before features and attributes are 
 
     subgroup_tv = 1/2 sum_g | p_samples(g) - p_test(g) |          (0 = unbiased, 1 = disjoint)
 
-reported with `fd_attrnet`, the Fréchet distance to the test split in the attribute net's features (not FID).
+reported with `fd_attrnet`, the Fréchet distance to the test split in the attribute net's features (not FID),
+and `subgroup_confidence`, the mean over images of prod_j max(p_j, 1 - p_j) for the subgroup attributes:
+how sure the net is of the subgroups it reads. Samples far from the data (short trainings) get low
+confidence, and then their proportions say more about the classifier than about the model.
 The results table has the shape of the paper's (method rows; FD and subgroup proportions as columns), plus
 data rows for scale: the test split itself, D_obs and D_ref.
 """
@@ -38,6 +41,13 @@ def predicted_subgroups(probs: np.ndarray, net_attributes, attributes) -> np.nda
     return sum(((probs[:, c] > 0.5).astype(np.int64) << j) for j, c in enumerate(cols))
 
 
+def subgroup_confidence(probs: np.ndarray, net_attributes, attributes) -> float:
+    """Mean over images of prod_j max(p_j, 1 - p_j) over the subgroup attributes (1 = certain, 2^-k = chance)."""
+    cols = [list(net_attributes).index(a) for a in attributes]
+    p = probs[:, cols]
+    return float(np.maximum(p, 1 - p).prod(axis=1).mean()) if len(p) else 0.0
+
+
 def total_variation(p, q) -> float:
     return 0.5 * float(np.abs(np.asarray(p) - np.asarray(q)).sum())
 
@@ -60,6 +70,7 @@ class _Scorer:
         images, attrs = load_split(data_dir, "test")
         self.test_features, probs = self.extract(images)
         self.test_proportions = self.proportions(probs)
+        self.test_confidence = subgroup_confidence(probs, self.net_attributes, self.attributes)
         self.test_label_proportions = proportions(subgroup_ids(attrs, self.attributes), self.num_groups)
 
     def extract(self, images: np.ndarray):
@@ -76,15 +87,17 @@ class _Scorer:
         features, probs = self.extract(images)
         p = self.proportions(probs)
         out = {"subgroup_tv": total_variation(p, self.test_proportions), "num_images": len(images),
+               "subgroup_confidence": subgroup_confidence(probs, self.net_attributes, self.attributes),
                **{f"subgroup.g{g}": v for g, v in enumerate(p)}}
         if with_fd:
             out["fd_attrnet"] = _fd(features, self.test_features)
         return out
 
 
-def evaluate_bias(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, loss: str) -> dict:
+def evaluate_bias(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, loss: str,
+                  scorer: _Scorer | None = None) -> dict:
     """Score one loss's samples: fd_attrnet and subgroup proportions vs the test split; into its training run."""
-    scorer = _Scorer(cfg, data_dir, featurenet_dir)
+    scorer = scorer or _Scorer(cfg, data_dir, featurenet_dir)
     metrics = {"loss": loss, **scorer.score(read_sample_set(samples_dir)),
                "num_reference": len(scorer.test_features)}
     _write_json_atomic(Path(metrics_path), metrics)
@@ -97,14 +110,16 @@ def evaluate_bias(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics
     return metrics
 
 
-def results_table(cfg, data_dir, featurenet_dir, metrics_paths: dict, out_json, out_md,
+def results_table(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, out_md,
                   prepared_dir=None) -> dict:
-    """One table over the losses (from their metrics files) plus data rows; a DVC metrics file + markdown,
-    logged as the MLflow run `tiw-results`. data_dir is the obs container (its ref sibling is read too);
-    prepared_dir (the unsplit container) gives the FD floor: as many unbiased real images as samples."""
+    """Evaluate every loss (runs: loss -> (samples_dir, model_dir); metrics_dir/<loss>.json, logged into its
+    training run) and write one table with data rows: a DVC metrics file + markdown, logged as the MLflow run
+    `tiw-results`. data_dir is the obs container (its ref sibling is read too); prepared_dir (the unsplit
+    container) gives the FD floor: as many unbiased real images as samples."""
     data_dir = Path(data_dir)
     scorer = _Scorer(cfg, data_dir, featurenet_dir)
-    losses = {loss: json.loads(Path(p).read_text()) for loss, p in metrics_paths.items()}
+    losses = {loss: evaluate_bias(cfg, data_dir, featurenet_dir, samples, model, Path(metrics_dir) / f"{loss}.json",
+                                  loss, scorer) for loss, (samples, model) in runs.items()}
     n = max((m["num_images"] for m in losses.values()), default=cfg.tiw.sample_num_images)
 
     # Data rows at the samples' count where there are enough images (FD depends on the count).
@@ -116,7 +131,7 @@ def results_table(cfg, data_dir, featurenet_dir, metrics_paths: dict, out_json, 
     pick = np.sort(rng.permutation(len(obs))[:n])
     data_rows = {
         "test (unbiased)": {"subgroup_tv": 0.0, **{f"subgroup.g{g}": v for g, v in enumerate(scorer.test_proportions)},
-                            "num_images": len(scorer.test_features)},
+                            "num_images": len(scorer.test_features), "subgroup_confidence": scorer.test_confidence},
         "test labels": {"subgroup_tv": total_variation(scorer.test_label_proportions, scorer.test_proportions),
                         **{f"subgroup.g{g}": v for g, v in enumerate(scorer.test_label_proportions)},
                         "num_images": len(scorer.test_features)},
@@ -150,15 +165,16 @@ def results_table(cfg, data_dir, featurenet_dir, metrics_paths: dict, out_json, 
 
 
 def markdown_table(table: dict) -> str:
-    """Rows: losses then data; columns: fd_attrnet, subgroup_tv, one proportion per subgroup (in %)."""
+    """Rows: losses then data; columns: fd_attrnet, subgroup_tv, one proportion per subgroup (in %), confidence."""
     names = table["subgroups"]
-    head = "| | fd_attrnet | subgroup_tv | " + " | ".join(names) + " | images |"
-    lines = [head, "|" + "---|" * (len(names) + 4)]
+    head = "| | fd_attrnet | subgroup_tv | " + " | ".join(names) + " | confidence | images |"
+    lines = [head, "|" + "---|" * (len(names) + 5)]
     for section in ("losses", "data"):
         for row, m in table[section].items():
             fd = f"{m['fd_attrnet']:.3f}" if "fd_attrnet" in m else ""
             props = " | ".join(f"{100 * m[f'subgroup.g{g}']:.1f}" for g in range(len(names)))
-            lines.append(f"| {row} | {fd} | {m['subgroup_tv']:.3f} | {props} | {m['num_images']} |")
+            conf = f"{m['subgroup_confidence']:.2f}" if "subgroup_confidence" in m else ""
+            lines.append(f"| {row} | {fd} | {m['subgroup_tv']:.3f} | {props} | {conf} | {m['num_images']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -69,23 +69,21 @@ def counterfactual_grid(rep, x_a: torch.Tensor, x_b: torch.Tensor, t_ranges, alp
     z = rep.encoder(x)
     x_T = masked_guided_ddim(m, D, G, x, z, encode_steps, reverse=False, progress=progress)
     z_a, z_b, xT_a, xT_b = z[:P], z[P:], x_T[:P], x_T[P:]
-    zs, xTs, labels = [], [], []
+    zs, xTs, labels, originals = [], [], [], []
     for p in range(P):
         for t_from, t_to in t_ranges:
             mask = chunk_mask(m, t_from, t_to)
-            for base, own_xT, name in ((z_a[p], xT_a[p], "A"), (z_b[p], xT_b[p], "B")):
+            for base, own_xT, x0, name in ((z_a[p], xT_a[p], x_a[p], "A"), (z_b[p], xT_b[p], x_b[p], "B")):
                 labels.append(f"pair {p}: chunks starting in t [{t_from}, {t_to}) ({int(mask.sum())} dims) "
                               f"lerped A -> B on {name}'s other chunks")
+                originals.append(x0)
                 for alpha in alphas:
                     lerp = (1 - alpha) * z_a[p] * mask + alpha * z_b[p] * mask
                     zs.append(base - base * mask + lerp)
                     xTs.append(slerp(xT_a[p:p + 1], xT_b[p:p + 1], alpha)[0] if slerp_xT else own_xT)
     decoded = to_uint8(masked_guided_ddim(m, D, G, torch.stack(xTs), torch.stack(zs), decode_steps, progress=progress))
-    rows, n = [], len(alphas)
-    for r, label in enumerate(labels):
-        p = r // (2 * len(t_ranges))
-        original = x_a[p] if label.endswith("on A's other chunks") else x_b[p]
-        rows.append(torch.cat([to_uint8(original)[None], decoded[r * n:(r + 1) * n]]))
+    n = len(alphas)
+    rows = [torch.cat([to_uint8(x0)[None], decoded[r * n:(r + 1) * n]]) for r, x0 in enumerate(originals)]
     return torch.cat(rows), labels
 
 
