@@ -183,6 +183,7 @@ def ui(host, port):
 
 @main.command()
 @PARAMS
+@click.argument("study_file", required=False, type=_path(exists=True, dir_okay=False))
 @click.option("--study", "study_name", default=None, metavar="NAME",
               help="Study name in the storage (default: sweep.study). Workers with one name share the study.")
 @click.option("--n-trials", type=click.IntRange(min=0), default=None,
@@ -190,28 +191,46 @@ def ui(host, port):
                    "0: only export the best params and plots).")
 @click.option("--storage", default=None, metavar="URL",
               help="Optuna storage (default: sweep.storage): a journal file path, or postgresql://... for many machines.")
-@click.option("--data", type=_path(exists=True), default="data/prepared", show_default=True)
+@click.option("--data", type=_path(exists=True), default=None,
+              help="Training data (default: data/prepared; data/tiw/obs for sweep.objective tiw).")
 @click.option("--featurenet", "featurenet_dir", type=_path(exists=True), default="models/featurenet", show_default=True)
+@click.option("--edm", "edm_dir", type=_path(), default="models/edm", show_default=True,
+              help="sweep.objective diti: the frozen EDM model.")
+@click.option("--discriminator", "discriminator_dir", type=_path(), default="models/tiw/discriminator",
+              show_default=True, help="sweep.objective tiw: the time-dependent discriminator.")
 @click.option("--out", type=_path(), default=None, help="Best params and plots (default: sweeps/<study>).")
-def sweep(params_path, study_name, n_trials, storage, data, featurenet_dir, out):
-    """Run an Optuna study (params: sweep.*): each trial trains, samples and evaluates on a short budget.
+def sweep(params_path, study_file, study_name, n_trials, storage, data, featurenet_dir, edm_dir, discriminator_dir,
+          out):
+    """Run an Optuna study: each trial runs a stage chain on a short budget and is scored.
 
-    Every trial is a nested MLflow run under the study's run; trials report a cheap intermediate metric
-    at each checkpoint and are pruned early. Start several workers on one study to run trials in parallel.
-    The best params are written as params.yaml keys, with the `dvc exp run -S ...` command that applies them.
+    The study is the `sweep:` block of the params file, or of STUDY_FILE (a YAML file of params sections
+    that update the params file's, e.g. studies/diti-k.yaml). sweep.objective picks what a trial runs:
+    edm (train, sample, evaluate), diti (train_diti on models/edm, linear probe) or tiw (TIW-DSM on
+    models/tiw/discriminator, bias evaluation). Every trial is a nested MLflow run under the study's run;
+    trials report a cheap intermediate score at each checkpoint and are pruned early. Start several
+    workers on one study to run trials in parallel. The best params are written as params.yaml keys, with
+    the `dvc exp run -S ...` command that applies them.
 
     \b
     Example:  diffops sweep --n-trials 2            # one worker, two trials of the study edm-baseline
               diffops sweep & diffops sweep & wait  # two workers on one machine
+              diffops sweep studies/diti-k.yaml     # DiTi's k against the probe (after dvc repro train)
+              diffops sweep studies/tiw-weighting.yaml   # TIW-DSM's knobs (after dvc repro tiw_discriminator)
               diffops dashboard                     # optuna-dashboard on http://127.0.0.1:8080
     """
     from .config import ConfigError
     from .sweeps.study import StudyMismatch
-    from .sweeps.worker import run_sweep
+    from .sweeps.worker import read_raw, run_sweep
     try:
-        run_sweep(params_path, data, featurenet_dir, study_name=study_name, n_trials=n_trials,
-                  storage=storage, out_dir=out, echo=click.echo)
-    except (ConfigError, StudyMismatch) as e:
+        objective = (read_raw(params_path, study_file).get("sweep") or {}).get("objective", "edm")
+        data = data or Path("data/tiw/obs" if objective == "tiw" else "data/prepared")
+        if not data.exists():
+            raise click.ClickException(f"{data}: no such folder; run `dvc repro "
+                                       f"{'tiw_split' if objective == 'tiw' else 'prepare'}` first (or pass --data)")
+        run_sweep(params_path, data, featurenet_dir, study_file=study_file,
+                  inputs={"edm": edm_dir, "discriminator": discriminator_dir}, study_name=study_name,
+                  n_trials=n_trials, storage=storage, out_dir=out, echo=click.echo)
+    except (ConfigError, StudyMismatch, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
 
 

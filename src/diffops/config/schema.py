@@ -160,7 +160,9 @@ class DiTiConfig:                                   # DiTi (Yue et al. 2024) and
 @dataclass(frozen=True)
 class SweepConfig:                                  # Optuna study of `diffops sweep` (syntax: diffops/sweeps/space.py)
     study:                  str     = 'edm-baseline'    # study name in the storage; workers given the same name share it
-    metric:                 str     = 'fd_attrnet'      # evaluate metric the study optimizes
+    objective:              str     = 'edm'             # what a trial runs: edm (train, sample, evaluate), diti (train_diti
+                                                        # on the frozen models/edm, probe) or tiw (tiw_dsm training, bias evaluation)
+    metric:                 str     = 'fd_attrnet'      # the objective's metric the study optimizes (sweeps/objective.py METRICS)
     direction:              str     = 'minimize'        # minimize or maximize the metric
     space:                  tuple[str, ...] = (         # searched keys: key=float|int(low, high[, log]) or key=categorical(a, ...)
         'train.lr=float(2.0e-4, 2.0e-2, log)', 'train.ema_halflife_kimg=float(0.25, 4.0, log)',
@@ -393,7 +395,8 @@ RULES = {
     'diti.manip_encode_steps':      Rule(lambda v: 1 <= v <= 1000, 'an integer in [1, 1000]'),
     'diti.manip_decode_steps':      Rule(lambda v: 1 <= v <= 1000, 'an integer in [1, 1000]'),
     'sweep.study':                  NON_EMPTY,
-    'sweep.metric':                 one_of('fd_attrnet', 'attr_rate_mae'),
+    'sweep.objective':              one_of('edm', 'diti', 'tiw'),
+    'sweep.metric':                 one_of('fd_attrnet', 'attr_rate_mae', 'probe_val_map', 'subgroup_tv'),
     'sweep.direction':              one_of('minimize', 'maximize'),
     'sweep.n_trials':               at_least(1),
     'sweep.sampler':                one_of('tpe', 'random', 'gp'),

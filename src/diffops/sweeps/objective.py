@@ -1,16 +1,21 @@
-"""One trial: the trial's params as `key=value` overrides -> train -> sample -> evaluate, in a temp folder.
+"""One trial: the trial's params as `key=value` overrides -> train -> score, in a temp folder.
 
 The trial config is the params file with `sweep.budget` and then the trial's params applied by
 diffops.config.apply_overrides, exactly what `dvc exp run -S <budget> -S <params>` would run, validated by
-load_params. Training logs into the trial's nested MLflow run (mlflow_run_id=), and so do sampling and
-evaluation (they follow the exported model's run id).
+load_params. Training logs into the trial's nested MLflow run (mlflow_run_id=), and so does the scoring.
+What a trial runs is `sweep.objective`, the path of a pipeline stage chain:
 
-Pruning: after every checkpoint the EMA denoiser draws `sweep.intermediate_num_images` samples with
-`sweep.intermediate_steps` sampler steps, and the objective reports the study's metric on them
-(fd_attrnet against the reference split, or attr_rate_mae) at step = training images of that checkpoint
-(the checkpoint boundary, so trials of any batch size report at the same steps). It is a biased but
-cheap estimate of the final metric (few samples, few steps); the trial's value is the real evaluate
-metric on `sample.num_images` samples.
+    edm    train -> sample -> evaluate            (fd_attrnet | attr_rate_mae, on data/prepared)
+    tiw    tiw_train tiw_dsm (the pipeline's discriminator) -> tiw_sample -> its row of tiw_table
+           (fd_attrnet | subgroup_tv vs the unbiased test split of data/tiw/obs)
+    diti   train_diti on the frozen models/edm -> diti_probe (probe_val_map: the linear probe's validation
+           mAP; the test mAP is logged beside it but never tuned on)
+
+Pruning: after every checkpoint the objective reports a cheap estimate of the study's metric at
+step = training images of that checkpoint (the checkpoint boundary, so trials of any batch size report at
+the same steps). edm/tiw: the metric on `sweep.intermediate_num_images` samples of the EMA denoiser drawn
+with `sweep.intermediate_steps` sampler steps (biased by the few samples and steps); diti: the probe of
+the EMA encoder at that checkpoint. The trial's value is the full score of the finished model.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
+from mlflow.entities import Metric
 
 from ..config import apply_overrides, flatten, load_params
 from ..data.prepare import load_split
@@ -46,19 +52,37 @@ def trial_config(raw: dict, budget, params: dict):
     return overrides, load_params(apply_overrides(raw, overrides), methods=METHODS)
 
 
+def trained_config(cfg):
+    """The Config the training loop sees for cfg.sweep.objective (diti and tiw derive train.* from their
+    own sections: diti.duration_kimg, tiw.duration_kimg, ...)."""
+    if cfg.sweep.objective == "diti":
+        from ..training.representation import training_config
+        return training_config(cfg, "diti")
+    if cfg.sweep.objective == "tiw":
+        from ..methods.tiw_dsm import comparison_config
+        return comparison_config(cfg, "tiw_dsm")
+    return cfg
+
+
 def checkpoint_step(cfg, cur_nimg: int) -> int:
-    """Optuna step of a checkpoint: its kimg boundary in images (the end of training for the last one)."""
+    """Optuna step of a checkpoint: its kimg boundary in images (the end of training for the last one).
+    cfg is the trained config (trained_config)."""
     total, every = int(cfg.train.duration_kimg * 1000), max(int(cfg.train.checkpoint_every_kimg * 1000), 1)
     return total if cur_nimg >= total else every * (cur_nimg // every)
 
 
 class Objective:
+    """inputs: what the objective's stages read besides data_dir / featurenet_dir: {"edm": models/edm} for
+    diti, {"discriminator": models/tiw/discriminator} for tiw."""
+
     def __init__(self, raw: dict, sweep, space: list[Param], data_dir: Path, featurenet_dir: Path,
-                 tracker, *, seed: int | None = None, workdir: Path | None = None):
+                 tracker, *, seed: int | None = None, workdir: Path | None = None, inputs: dict | None = None):
         self.raw, self.sweep, self.space, self.tracker = raw, sweep, space, tracker
         self.data_dir, self.featurenet_dir, self.workdir = Path(data_dir), Path(featurenet_dir), workdir
-        self.seed = seed
+        self.seed, self.inputs = seed, {k: Path(v) for k, v in (inputs or {}).items()}
         self._reference = {}        # reference split -> (net, FeatureStats, attribute rates)
+        self._scorer = None         # tiw: the bias scorer (attribute net + test split)
+        self._splits = None         # diti: the probe's train/val/test splits
 
     def __call__(self, trial: optuna.Trial) -> float:
         st.claim_trial(trial)
@@ -68,27 +92,23 @@ class Objective:
             self.tracker.start_trial(trial, tags={"optuna.sampler_seed": self.seed})
             params = {p.key: p.suggest(trial) for p in self.space}
             overrides, cfg = trial_config(self.raw, self.sweep.budget, params)
+            tcfg = trained_config(cfg)
             flat = flatten(cfg)
             self.tracker.log_params(trial, {k: flat[k] for k in params})
             run_id = trial.user_attrs["mlflow.run_id"]
 
-            def on_checkpoint(cur_nimg: int, D) -> None:
+            def on_checkpoint(cur_nimg: int, ema) -> None:
                 spent[NIMG_TRAINED] = cur_nimg
-                value = self.intermediate(cfg, D, spent)
-                self.tracker.report(trial, value, checkpoint_step(cfg, cur_nimg))
+                value = self.intermediate(tcfg, ema, spent)
+                self.tracker.report(trial, value, checkpoint_step(tcfg, cur_nimg))
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"{self.tracker.intermediate_metric} = {value:.4g} "
                                              f"after {cur_nimg / 1000:g} kimg")
 
             with tempfile.TemporaryDirectory(prefix=f"{trial.study.study_name}-trial{trial.number}-",
                                              dir=self.workdir) as tmp:
-                tmp = Path(tmp)
-                train(cfg, self.data_dir, tmp / "model", tmp / "state", on_checkpoint=on_checkpoint,
-                      mlflow_run_id=run_id)
-                sample_images(cfg, tmp / "model", tmp / "samples")
-                spent[NIMG_SAMPLED] += cfg.sample.num_images * (2 if cfg.evaluate.untrained_baseline else 1)
-                result = evaluate(cfg, self.data_dir, self.featurenet_dir, tmp / "samples", tmp / "model",
-                                  tmp / "metrics.json")
+                run = {"edm": self.run_edm, "tiw": self.run_tiw, "diti": self.run_diti}[self.sweep.objective]
+                result = run(cfg, tcfg, Path(tmp), on_checkpoint, run_id, spent)
             return float(result[self.sweep.metric])
         except optuna.TrialPruned:
             raise
@@ -107,6 +127,43 @@ class Objective:
                 trial.set_user_attr(k, v)
 
     # ------------------------------------------------------------------------
+    # The stage chains (see the module doc).
+
+    def run_edm(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
+        train(cfg, self.data_dir, tmp / "model", tmp / "state", on_checkpoint=on_checkpoint, mlflow_run_id=run_id)
+        sample_images(cfg, tmp / "model", tmp / "samples")
+        spent[NIMG_SAMPLED] += cfg.sample.num_images * (2 if cfg.evaluate.untrained_baseline else 1)
+        return evaluate(cfg, self.data_dir, self.featurenet_dir, tmp / "samples", tmp / "model", tmp / "metrics.json")
+
+    def run_tiw(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
+        from ..evaluation.bias import evaluate_bias
+        train(tcfg, self.data_dir, tmp / "model", tmp / "state", on_checkpoint=on_checkpoint, mlflow_run_id=run_id,
+              method_inputs={"discriminator": self._input("discriminator")})
+        sample_images(tcfg, tmp / "model", tmp / "samples")
+        spent[NIMG_SAMPLED] += tcfg.sample.num_images
+        return evaluate_bias(tcfg, self.data_dir, self.featurenet_dir, tmp / "samples", tmp / "model",
+                             tmp / "metrics.json", "tiw_dsm", scorer=self.scorer(tcfg))
+
+    def run_diti(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
+        from ..training.representation import Representation, train_representation
+        train_representation(cfg, "diti", self.data_dir, self._input("edm"), tmp / "model", tmp / "state",
+                             mlflow_run_id=run_id, on_checkpoint=on_checkpoint)
+        result = self.probe(cfg, Representation(tmp / "model").encoder)
+        self.tracker.client.log_batch(run_id, metrics=[
+            Metric(k, float(v), int(time.time() * 1000), 0) for k, v in result.items()
+            if k in ("probe_val_map", "probe_map", "probe_map_drawn", "probe_map_undrawn", "best_epoch")])
+        return result
+
+    def _input(self, name: str) -> Path:
+        path = self.inputs.get(name)
+        if path is None or not path.exists():
+            stage = {"edm": "train", "discriminator": "tiw_discriminator"}[name]
+            raise FileNotFoundError(f"sweep.objective {self.sweep.objective} needs {name} = {path}: run "
+                                    f"`dvc repro {stage}` first (or pass --{name} DIR)")
+        return path
+
+    # ------------------------------------------------------------------------
+    # Scores.
 
     def reference(self, cfg):
         split = cfg.evaluate.reference_split
@@ -117,17 +174,38 @@ class Objective:
             self._reference[split] = (net, FeatureStats().update(feats), attribute_rates(probs))
         return self._reference[split]
 
-    def intermediate(self, cfg, D, spent: dict) -> float:
-        """The study's metric on a small, few-step sample set of the current EMA denoiser."""
-        net, ref, ref_rates = self.reference(cfg)
-        s, n = cfg.sample, self.sweep.intermediate_num_images
+    def scorer(self, tcfg):
+        if self._scorer is None:
+            from ..evaluation.bias import _Scorer
+            self._scorer = _Scorer(tcfg, self.data_dir, self.featurenet_dir)
+        return self._scorer
+
+    def probe(self, cfg, encoder) -> dict:
+        """diti_probe's linear probe of one encoder; probe_val_map = its validation mAP at the chosen epoch."""
+        from ..evaluation.probe import probe_encoder
+        if self._splits is None:
+            self._splits = {s: load_split(self.data_dir, s) for s in ("train", "val", "test")}
+        result = probe_encoder(cfg, self._splits, encoder.eval())
+        return {**result, "probe_val_map": result["val_map_best"]}
+
+    def intermediate(self, tcfg, ema, spent: dict) -> float:
+        """A cheap estimate of the study's metric for the EMA modules at a checkpoint (see the module doc)."""
+        if self.sweep.objective == "diti":
+            import copy
+            encoder = copy.deepcopy(ema.extra["encoder"]).requires_grad_(False)
+            return float(self.probe(tcfg, encoder)["probe_val_map"])
+        D = ema.D
+        s, n = tcfg.sample, self.sweep.intermediate_num_images
         seeds = list(range(s.seed_start, s.seed_start + n))
         kwargs = sampler_kwargs(s) | {"num_steps": self.sweep.intermediate_steps}
         device = next(D.parameters()).device
-        images = torch.cat([generate_images(D, seeds[i:i + s.batch_size], cfg.data.resolution, device=device,
+        images = torch.cat([generate_images(D, seeds[i:i + s.batch_size], tcfg.data.resolution, device=device,
                                             **kwargs) for i in range(0, n, s.batch_size)])
         spent[NIMG_SAMPLED] += n
-        feats, probs = extract(net, images, cfg.evaluate.batch_size)
+        if self.sweep.objective == "tiw":
+            return float(self.scorer(tcfg).score(images.cpu().numpy())[self.sweep.metric])
+        net, ref, ref_rates = self.reference(tcfg)
+        feats, probs = extract(net, images, tcfg.evaluate.batch_size)
         if self.sweep.metric == "attr_rate_mae":
             return float(np.abs(attribute_rates(probs) - ref_rates).mean())
         stats = FeatureStats().update(feats)

@@ -20,8 +20,17 @@ from typing import Any, get_args, get_origin
 
 from ..config.schema import RULES, SECTIONS, ConfigError
 
-# The sweep trains on the prepared data and featurenet of the root pipeline: a trial cannot change them.
+# The sweep trains on the prepared data and featurenet of the root pipeline: a trial cannot change them,
+# nor what the objective's inputs were built with (the frozen models/edm of diti, the discriminator of tiw).
 FIXED_SECTIONS = ('generate', 'data', 'featurenet', 'sweep')
+FIXED_BY_OBJECTIVE = {'edm': (), 'diti': ('model',), 'tiw': ('bias_split', 'discriminator')}
+
+# sweep.objective -> the metrics it can optimize and their better direction.
+METRICS = {
+    'edm': {'fd_attrnet': 'minimize', 'attr_rate_mae': 'minimize'},
+    'diti': {'probe_val_map': 'maximize'},      # validation mAP: tuning on the test split would leak it
+    'tiw': {'fd_attrnet': 'minimize', 'subgroup_tv': 'minimize'},
+}
 
 _ITEM = re.compile(r'^\s*([A-Za-z_][\w]*\.[A-Za-z_][\w]*)\s*=\s*(float|int|categorical)\s*\((.*)\)\s*$', re.S)
 
@@ -114,7 +123,7 @@ def format_override(key: str, value: Any) -> str:
 # ----------------------------------------------------------------------------
 # Validation against the schema (types and RULES of the named keys).
 
-def _field(key: str):
+def _field(key: str, objective: str = 'edm'):
     section, _, name = key.partition('.')
     if section not in SECTIONS:
         raise ValueError(f'{key}: unknown section (allowed: {", ".join(SECTIONS)})')
@@ -126,6 +135,9 @@ def _field(key: str):
     if section in FIXED_SECTIONS:
         raise ValueError(f'{key}: a trial cannot change {section}.* (the sweep uses the prepared data and '
                          f'featurenet of the pipeline, and sweep.* describes the study itself)')
+    if section in FIXED_BY_OBJECTIVE[objective]:
+        raise ValueError(f'{key}: a {objective} trial cannot change {section}.* (its input from the pipeline, '
+                         f'{"models/edm" if objective == "diti" else "models/tiw/discriminator"}, was built with it)')
     return types[name]
 
 
@@ -137,8 +149,8 @@ def _check(key: str, value, typ) -> None:
         raise ValueError(f'{e.key}: {e.problem}') from None
 
 
-def check_param(p: Param) -> None:
-    typ = _field(p.key)
+def check_param(p: Param, objective: str = 'edm') -> None:
+    typ = _field(p.key, objective)
     if get_origin(typ) is tuple:
         raise ValueError(f'{p.key} is a list; set it in sweep.budget instead of searching it')
     if p.kind == 'float' and typ is not float:
@@ -151,12 +163,20 @@ def check_param(p: Param) -> None:
 
 
 def check_sweep(sweep) -> None:
-    """Every sweep.space and sweep.budget entry names a schema key a trial may change, with allowed values."""
+    """The metric suits the objective; every sweep.space and sweep.budget entry names a schema key a trial
+    may change, with allowed values."""
+    metrics = METRICS[sweep.objective]
+    if sweep.metric not in metrics:
+        raise ConfigError('sweep.metric', f'{sweep.metric!r} is not a metric of sweep.objective {sweep.objective!r} '
+                          f'(choose {" or ".join(metrics)})')
+    if sweep.direction != metrics[sweep.metric]:
+        raise ConfigError('sweep.direction', f'{sweep.metric} is better when '
+                          f'{"lower" if metrics[sweep.metric] == "minimize" else "higher"}: use {metrics[sweep.metric]}')
     keys = {}
     for i, item in enumerate(sweep.space):
         try:
             p = parse_param(item)
-            check_param(p)
+            check_param(p, sweep.objective)
         except ValueError as e:
             raise ConfigError(f'sweep.space[{i}]', f'{item!r}: {e}') from None
         if p.key in keys:
@@ -167,7 +187,7 @@ def check_sweep(sweep) -> None:
     for i, item in enumerate(sweep.budget):
         try:
             key, value = parse_override(item)
-            _check(key, value, _field(key))
+            _check(key, value, _field(key, sweep.objective))
         except ValueError as e:
             raise ConfigError(f'sweep.budget[{i}]', f'{item!r}: {e}') from None
         if key in keys:

@@ -27,7 +27,7 @@ SAMPLER = "diffops.sampler"
 PRUNER = "diffops.pruner"
 # sweep.* keys that define what a study is; joining a study whose recorded values differ is refused.
 # (n_trials may grow to extend a study; storage is where it lives.)
-SPEC_KEYS = ("metric", "direction", "space", "budget", "sampler", "sampler_seed", "sampler_startup_trials",
+SPEC_KEYS = ("objective", "metric", "direction", "space", "budget", "sampler", "sampler_seed", "sampler_startup_trials",
              "pruner", "pruner_startup_trials", "pruner_warmup_kimg", "intermediate_num_images",
              "intermediate_steps")
 

@@ -23,14 +23,24 @@ from ..tracking.mlflow_run import RunInterrupted, project_root
 from ..tracking.optuna_mlflow import OptunaMlflow
 from . import results
 from . import storage as st
-from .objective import Objective, trial_config
+from .objective import Objective, trained_config, trial_config
 from .space import Param, format_override, parse_space
 from .study import OPTUNA_VERSION, PRUNER, SAMPLER, open_study
 
 
-def read_raw(params_path: Path) -> dict:
-    from ruamel.yaml import YAML
-    return YAML(typ="safe").load(Path(params_path).read_text()) or {}
+def read_raw(params_path: Path, study_file: Path | None = None) -> dict:
+    """The params file's raw dict; a study file's sections update it key by key (its `sweep:` block is the
+    study, e.g. studies/diti-k.yaml; other sections it names change the base config of every trial)."""
+    from ..config.load import _parse_yaml
+    raw = _parse_yaml(Path(params_path).read_text(), str(params_path)) or {}
+    if study_file is not None:
+        overlay = _parse_yaml(Path(study_file).read_text(), str(study_file)) or {}
+        if not isinstance(overlay, dict) or not all(isinstance(v, dict) for v in overlay.values()):
+            raise ConfigError("", "a study file holds params sections (mappings), e.g. `sweep: {study: ..., "
+                                  "space: [...]}`", str(study_file))
+        for section, values in overlay.items():
+            raw[section] = {**(raw.get(section) or {}), **values}
+    return raw
 
 
 def check_trial_configs(raw: dict, sweep, space: list[Param], source: str):
@@ -62,18 +72,25 @@ def _interrupts_raise():
         signal.signal(signal.SIGTERM, old)
 
 
-def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_name: str | None = None,
-              n_trials: int | None = None, storage: str | None = None, out_dir: Path | None = None,
-              workdir: Path | None = None, echo=print) -> dict:
-    """Run one worker on the study of params_path's `sweep` section; return a summary dict."""
+def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_file: Path | None = None,
+              inputs: dict | None = None, study_name: str | None = None, n_trials: int | None = None,
+              storage: str | None = None, out_dir: Path | None = None, workdir: Path | None = None,
+              echo=print) -> dict:
+    """Run one worker on the study of params_path's `sweep` section (updated by study_file); return a summary.
+    inputs: the objective's other inputs ({"edm": dir} for diti, {"discriminator": dir} for tiw)."""
     root = project_root()
+    source = str(study_file or params_path)
+    for path in (params_path, study_file):
+        if path is not None and not Path(path).is_file():
+            raise ConfigError("", "no such file", str(path))
+    raw = read_raw(params_path, study_file)
     try:
-        cfg = load_params(params_path, methods=METHODS)
-    except FileNotFoundError as e:
-        raise ConfigError("", str(e), str(params_path)) from None
-    raw, sweep = read_raw(params_path), cfg.sweep
+        cfg = load_params(raw, methods=METHODS)
+    except ConfigError as e:
+        raise ConfigError(e.key, e.problem, source) from None
+    sweep = cfg.sweep
     space = parse_space(sweep)
-    base = check_trial_configs(raw, sweep, space, str(params_path))
+    base = trained_config(check_trial_configs(raw, sweep, space, source))
     name = study_name or sweep.study
     url = storage or sweep.storage
     out_dir = Path(out_dir) if out_dir else st.ignored_dir(root / "sweeps") / name
@@ -95,7 +112,8 @@ def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_
     if stale:
         echo(f"trials {stale} were left RUNNING by a dead worker: failed and enqueued again")
 
-    objective = Objective(raw, sweep, space, data_dir, featurenet_dir, tracker, seed=seed, workdir=workdir)
+    objective = Objective(raw, sweep, space, data_dir, featurenet_dir, tracker, seed=seed, workdir=workdir,
+                          inputs=inputs)
     status = "FAILED"
     try:
         with _interrupts_raise():

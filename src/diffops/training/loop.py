@@ -90,7 +90,8 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
           method_inputs: dict | None = None, space=None):
     """Train cfg.method on data_dir's train split; resume from state_dir; export EMA to out_dir.
 
-    on_checkpoint(cur_nimg, ema_denoiser) is called on the main process after each checkpoint (sweeps
+    on_checkpoint(cur_nimg, ema) is called on the main process after each checkpoint with the EMA
+    Trainable (ema.D the denoiser, ema.extra the method's modules, e.g. DiTi's encoder) (sweeps
     report intermediate scores there; an exception it raises ends the run). mlflow_run_id makes the
     run log into an existing MLflow run (e.g. a sweep trial's nested run) instead of a new one.
     init_model_dir starts the denoiser from an exported model (ema.safetensors + model.json); a
@@ -218,7 +219,7 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
                     if cfg.tracking.log_checkpoints == "all" or (done and cfg.tracking.log_checkpoints == "last"):
                         mlflow.log_artifacts(str(path), f"checkpoints/{path.name}")
                     if on_checkpoint is not None:
-                        on_checkpoint(cur_nimg, ema.D)
+                        on_checkpoint(cur_nimg, ema)
                 accelerator.wait_for_everyone()
         pbar.close()
 

@@ -76,10 +76,10 @@ def train_representation(cfg, method: str, data_dir: Path, edm_dir: Path, out_di
         state_dir.mkdir(parents=True, exist_ok=True)
         marker_path.write_text(json.dumps(marker, indent=2))
 
-    def checkpoint_hook(cur_nimg, ema_D):
+    def checkpoint_hook(cur_nimg, ema):
         marker_path.write_text(json.dumps(marker, indent=2))   # the loop may have recreated state_dir
         if on_checkpoint is not None:
-            on_checkpoint(cur_nimg, ema_D)
+            on_checkpoint(cur_nimg, ema)
 
     loop_out = out_dir.with_name(out_dir.name + ".loop")       # the loop's own export (frozen D): discarded
     ema = train_loop(tcfg, data_dir, loop_out, state_dir, init_model_dir=edm_dir, mlflow_run_id=mlflow_run_id,
