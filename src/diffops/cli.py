@@ -81,7 +81,7 @@ def prepare(params_path, raw, out):
     try:
         prepare_celeba(raw, out, crop=cfg.data.crop, resolution=cfg.data.resolution,
                        on_error=cfg.data.on_error, num_workers=cfg.data.num_workers, transform=cfg.data.transform)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from None
 
 

@@ -139,3 +139,17 @@ def test_content_hash_follows_the_data(raw, prepared, tmp_path):
 def test_bad_arguments_are_named_before_any_work(tmp_path, kwargs, name):
     with pytest.raises(ValueError, match=name):
         prepare_celeba(tmp_path / "missing", tmp_path / "out", progress=False, **kwargs)   # root never read
+
+
+def test_an_unrelated_output_folder_is_never_replaced(raw, prepared, tmp_path):
+    keep = tmp_path / "my-photos"
+    keep.mkdir()
+    (keep / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(ValueError, match="not a prepared dataset"):
+        prepare_celeba(raw, keep, crop=140, resolution=R, num_workers=1, progress=False)
+    assert (keep / "holiday.jpg").read_bytes() == b"precious"
+    out, _ = prepared                       # a prepared container is replaced by a rerun
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    prepare_celeba(raw, again, crop=140, resolution=R, num_workers=1, progress=False)
+    assert (again / "meta.json").exists()

@@ -60,6 +60,19 @@ def _load_one(args):
         return None, f"{type(e).__name__}: {e}".splitlines()[0]
 
 
+def check_replaceable(out_dir: Path) -> None:
+    """out_dir is replaced at the end: refuse a folder that is neither absent, empty nor a prepared container."""
+    if out_dir.exists() and any(out_dir.iterdir() if out_dir.is_dir() else [out_dir]):
+        meta = out_dir / "meta.json"
+        try:
+            ok = json.loads(meta.read_text()).get("format") == FORMAT
+        except (OSError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{out_dir}: exists and is not a prepared dataset ({FORMAT}); it would be replaced. "
+                             f"Choose another output folder or remove it yourself")
+
+
 def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_error: str = "skip",
                    num_workers: int = 2, progress: bool = True, transform: str = "celeba-crop") -> dict:
     raw_root, out_dir = Path(raw_root), Path(out_dir)
@@ -71,6 +84,7 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
         raise ValueError(f"on_error: must be 'skip' or 'fail', got {on_error!r}")
     if transform not in ("celeba-crop", "d2c-crop"):
         raise ValueError(f"transform: must be 'celeba-crop' or 'd2c-crop', got {transform!r}")
+    check_replaceable(out_dir)
     check_celeba_root(raw_root)
     names, attrs_pm1 = read_attributes(raw_root / ATTR_FILE)
     partitions = read_partitions(raw_root / PARTITION_FILE)
