@@ -82,7 +82,7 @@ class EDMConfig:                                    # Karras et al. 2022, Table 
 @dataclass(frozen=True)
 class TrainConfig:
     seed:                   int     = 0             # base seed; the loop reseeds from (seed, rank, images seen)
-    duration_kimg:          float   = 30.0          # training length in thousands of images
+    duration_kimg:          float   = 24.0          # training length in thousands of images
     batch_size:             int     = 64            # images per optimizer step, over all processes
     lr:                     float   = 2e-3          # Adam learning rate after the ramp-up
     lr_rampup_kimg:         float   = 2.0           # linear learning-rate warm-up in kimg (0 = none, as in EDM)
@@ -91,13 +91,13 @@ class TrainConfig:
     xflip:                  bool    = True          # random horizontal flips of training images
     precision:              str     = 'no'          # Accelerate mixed precision: 'no', 'fp16' or 'bf16'
     num_workers:            int     = 1             # DataLoader worker processes per training process
-    checkpoint_every_kimg:  float   = 10.0          # interval between checkpoints in kimg
-    grid_every_kimg:        float   = 10.0          # interval between sample grids in kimg
+    checkpoint_every_kimg:  float   = 8.0           # interval between checkpoints in kimg
+    grid_every_kimg:        float   = 8.0           # interval between sample grids in kimg
     log_every_steps:        int     = 10            # optimizer steps between metric logs
 
 @dataclass(frozen=True)
 class SampleConfig:                                 # EDM sampler, Karras et al. 2022, Algorithm 2
-    num_images:             int     = 1000          # images to generate, with seeds seed_start .. seed_start + num_images - 1
+    num_images:             int     = 500           # images to generate, with seeds seed_start .. seed_start + num_images - 1
     seed_start:             int     = 0             # seed of the first image; every image has its own seed
     steps:                  int     = 18            # noise levels N (Heun: 2N - 1 network evaluations)
     sigma_min:              float   = 0.002         # lowest noise level of the schedule (Eq. 5)
@@ -131,11 +131,11 @@ class DiTiConfig:                                   # DiTi (Yue et al. 2024) and
     mode:                   str     = 'base'        # base | stop_grad (gradient to the newest chunk only) | dual (both losses)
     encoder_width:          int     = 64            # channels of the encoder's first conv (64 = the reference encoder)
     seed:                   int     = 0             # seed of initialisation, batches, timesteps and noise
-    duration_kimg:          float   = 12.0          # training length in thousands of images (paper: 38,000)
+    duration_kimg:          float   = 8.0           # training length in thousands of images (paper: 38,000)
     batch_size:             int     = 64            # images per optimizer step over all processes (paper: 128)
     lr:                     float   = 1e-3          # Adam lr, used as is for any process count (paper: 1e-4 x local batch / 32)
     ema_halflife_kimg:      float   = 1.0           # EMA half-life of encoder and shift branch (paper: 0.9999 per step)
-    checkpoint_every_kimg:  float   = 6.0           # interval between resumable checkpoints
+    checkpoint_every_kimg:  float   = 4.0           # interval between resumable checkpoints
     probe_epochs:           int     = 15            # linear probe: epochs; the epoch with the best val mean AP is kept
     probe_lr:               float   = 1e-3          # linear probe: Adam lr
     probe_batch_size:       int     = 128           # linear probe: batch size
