@@ -234,7 +234,7 @@ class LatentConfig:                                 # EDM baseline on VAE latent
 class BiasSplitConfig:                              # TIW-DSM setting: D_obs = biased set + small unbiased reference set
     attributes:             tuple[str, ...] = ('Male', 'Black_Hair')  # subgroups = their 2^k combinations (bias metric too)
     factor:                 float   = 4.0           # each listed attribute's positives kept in the biased set w.p. 1/factor
-    reference_fraction:     float   = 0.1           # |reference| = fraction x |biased| (paper: 0.05, 0.1), drawn uniformly
+    reference_fraction:     float   = 0.05          # |reference| = fraction x |biased| (paper: 0.05, 0.1), drawn uniformly
     seed:                   int     = 0             # seed of the draws
     downsample:             int     = 2             # box-downsampling factor of the split's images (1 = keep data.resolution)
 
@@ -261,7 +261,7 @@ class TIWConfig:                                    # TIW-DSM / IW-DSM weighting
     tau_max:                float   = 1.0
     use_weight:             bool    = True          # tiw_dsm ablation: per-sample weight w_t on/off
     use_correction:         bool    = True          # tiw_dsm ablation: score correction sigma^2 grad log w_t on/off
-    duration_kimg:          float   = 24.0          # `diffops tiw train`: training length per loss (other train.* shared)
+    duration_kimg:          float   = 16.0          # `diffops tiw train`: training length per loss (other train.* shared)
     sample_num_images:      int     = 500           # `diffops tiw sample`: images per loss (other sample.* shared)
     sample_steps:           int     = 12            # `diffops tiw sample`: sampler steps
     guidance_weight:        float   = 1.0           # discriminator guidance of `tiw sample --guidance` (DG; 0 = off)
