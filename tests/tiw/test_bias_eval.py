@@ -1,7 +1,8 @@
 """Bias metric pieces and the results table's shape."""
 import numpy as np
 
-from diffops.evaluation.bias import markdown_table, predicted_subgroups, subgroup_confidence, total_variation
+from diffops.evaluation.bias import (bootstrap_tv_se, markdown_table, predicted_subgroups, subgroup_confidence,
+                                     total_variation)
 
 
 def test_predicted_subgroups_and_total_variation():
@@ -13,6 +14,17 @@ def test_predicted_subgroups_and_total_variation():
     assert np.isclose(total_variation([0.8, 0.1, 0.1], [0.4, 0.3, 0.3]), 0.4)
     assert np.isclose(subgroup_confidence(probs, net_attributes, ["Male", "Black_Hair"]),
                       np.mean([0.9 * 0.8, 0.8 * 0.6, 0.7 * 0.9, 0.9 * 0.9]))
+
+
+def test_bootstrap_standard_error_of_the_bias_metric():
+    rng = np.random.default_rng(1)
+    reference = [0.4, 0.3, 0.2, 0.1]
+    small, large = (rng.choice(4, n, p=[0.7, 0.1, 0.1, 0.1]) for n in (100, 10000))
+    se_small, se_large = bootstrap_tv_se(small, 4, reference), bootstrap_tv_se(large, 4, reference)
+    # The TV here is about 0.3 away from 0 (no folding at |.|): SE ~ the binomial sd of the dominant group.
+    assert 0.6 * np.sqrt(0.21 / 100) < se_small < 1.6 * np.sqrt(0.21 / 100)
+    assert se_large < se_small / 5 and se_small == bootstrap_tv_se(small, 4, reference)
+    assert np.isnan(bootstrap_tv_se(np.array([0]), 4, reference))
 
 
 def test_markdown_table_has_a_row_per_loss_and_data_set():
@@ -50,7 +62,7 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
     table = results_table(cfg, data, featurenet, runs, tmp_path / "metrics" / "tiw", tmp_path / "tiw.json",
                           tmp_path / "tiw.md")
     assert set(table["losses"]) == set(runs) and set(table["checks"]) == {
-        "tiw_dsm_less_biased_than_dsm_obs", "tiw_dsm_fd_at_most_dsm_ref"}
+        "tiw_dsm_less_biased_than_dsm_obs", "tiw_dsm_bias_gap_in_se", "tiw_dsm_fd_at_most_dsm_ref"}
     assert all((tmp_path / "metrics" / "tiw" / f"{loss}.json").exists() for loss in runs)
     row = table["losses"]["tiw_dsm"]
     assert row["num_images"] == 24 and np.isclose(sum(row[f"subgroup.g{g}"] for g in range(4)), 1)

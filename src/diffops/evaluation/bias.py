@@ -12,6 +12,8 @@ reported with `fd_attrnet`, the Fréchet distance to the test split in the attri
 and `subgroup_confidence`, the mean over images of prod_j max(p_j, 1 - p_j) for the subgroup attributes:
 how sure the net is of the subgroups it reads. Samples far from the data (short trainings) get low
 confidence, and then their proportions say more about the classifier than about the model.
+`subgroup_tv_se` is the bootstrap standard error of subgroup_tv over the sample images (the test proportions
+held fixed); the table's check `tiw_dsm_bias_gap_in_se` is the dsm_obs - tiw_dsm gap in those units.
 The results table has the shape of the paper's (method rows; FD and subgroup proportions as columns), plus
 data rows for scale: the test split itself, D_obs and D_ref.
 """
@@ -52,6 +54,18 @@ def total_variation(p, q) -> float:
     return 0.5 * float(np.abs(np.asarray(p) - np.asarray(q)).sum())
 
 
+def bootstrap_tv_se(groups: np.ndarray, num_groups: int, reference, num_resamples: int = 1000, seed: int = 0) -> float:
+    """Standard error of total_variation(proportions(groups), reference) over bootstrap resamples of the
+    images (reference held fixed): how much of a difference in subgroup_tv the sample count can resolve."""
+    if len(groups) < 2:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    onehot = np.eye(num_groups)[groups]                                 # (n, G)
+    idx = rng.integers(0, len(groups), (num_resamples, len(groups)))
+    props = onehot[idx].mean(axis=1)                                    # (num_resamples, G)
+    return float((0.5 * np.abs(props - np.asarray(reference)).sum(axis=1)).std(ddof=1))
+
+
 def _fd(a: np.ndarray, b: np.ndarray) -> float:
     sa, sb = FeatureStats().update(a), FeatureStats().update(b)
     return frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)
@@ -85,8 +99,10 @@ class _Scorer:
 
     def score(self, images: np.ndarray, with_fd: bool = True) -> dict:
         features, probs = self.extract(images)
-        p = self.proportions(probs)
+        groups = predicted_subgroups(probs, self.net_attributes, self.attributes)
+        p = proportions(groups, self.num_groups)
         out = {"subgroup_tv": total_variation(p, self.test_proportions), "num_images": len(images),
+               "subgroup_tv_se": bootstrap_tv_se(groups, self.num_groups, self.test_proportions),
                "subgroup_confidence": subgroup_confidence(probs, self.net_attributes, self.attributes),
                **{f"subgroup.g{g}": v for g, v in enumerate(p)}}
         if with_fd:
@@ -146,8 +162,12 @@ def results_table(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_js
     rows = {**{k: {kk: vv for kk, vv in v.items() if kk != "loss"} for k, v in losses.items()}}
     checks = {}
     if {"tiw_dsm", "dsm_obs", "dsm_ref"} <= set(rows):
-        checks = {"tiw_dsm_less_biased_than_dsm_obs": rows["tiw_dsm"]["subgroup_tv"] < rows["dsm_obs"]["subgroup_tv"],
-                  "tiw_dsm_fd_at_most_dsm_ref": rows["tiw_dsm"]["fd_attrnet"] <= rows["dsm_ref"]["fd_attrnet"]}
+        tiw, obs = rows["tiw_dsm"], rows["dsm_obs"]
+        # The bias gap in units of its bootstrap standard error (> 2: more than the sample count's noise).
+        gap_se = (obs["subgroup_tv"] - tiw["subgroup_tv"]) / np.hypot(obs["subgroup_tv_se"], tiw["subgroup_tv_se"])
+        checks = {"tiw_dsm_less_biased_than_dsm_obs": tiw["subgroup_tv"] < obs["subgroup_tv"],
+                  "tiw_dsm_bias_gap_in_se": round(float(gap_se), 2),
+                  "tiw_dsm_fd_at_most_dsm_ref": tiw["fd_attrnet"] <= rows["dsm_ref"]["fd_attrnet"]}
     table = {"subgroups": subgroup_names(scorer.attributes), "losses": rows, "data": data_rows, "checks": checks,
              "num_test": len(scorer.test_features)}
     _write_json_atomic(Path(out_json), table)
@@ -165,7 +185,8 @@ def results_table(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_js
 
 
 def markdown_table(table: dict) -> str:
-    """Rows: losses then data; columns: fd_attrnet, subgroup_tv, one proportion per subgroup (in %), confidence."""
+    """Rows: losses then data; columns: fd_attrnet, subgroup_tv ± its bootstrap standard error, one proportion
+    per subgroup (in %), confidence."""
     names = table["subgroups"]
     head = "| | fd_attrnet | subgroup_tv | " + " | ".join(names) + " | confidence | images |"
     lines = [head, "|" + "---|" * (len(names) + 5)]
@@ -174,7 +195,8 @@ def markdown_table(table: dict) -> str:
             fd = f"{m['fd_attrnet']:.3f}" if "fd_attrnet" in m else ""
             props = " | ".join(f"{100 * m[f'subgroup.g{g}']:.1f}" for g in range(len(names)))
             conf = f"{m['subgroup_confidence']:.2f}" if "subgroup_confidence" in m else ""
-            lines.append(f"| {row} | {fd} | {m['subgroup_tv']:.3f} | {props} | {conf} | {m['num_images']} |")
+            tv = f"{m['subgroup_tv']:.3f}" + (f" ± {m['subgroup_tv_se']:.3f}" if "subgroup_tv_se" in m else "")
+            lines.append(f"| {row} | {fd} | {tv} | {props} | {conf} | {m['num_images']} |")
     return "\n".join(lines) + "\n"
 
 
