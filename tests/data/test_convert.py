@@ -107,9 +107,10 @@ def test_non_square_or_mixed_outputs_are_rejected(source, tmp_path):
 _INTERRUPTIBLE = """
 import sys, time
 import diffops.data.convert as c
-orig = c.convert_one
-def slow(*a, **k):
-    time.sleep(0.02)
+orig, calls = c.convert_one, [0]
+def slow(*a, **k):                  # 20 quick images per worker, then slow ones: the signal lands mid-run
+    calls[0] += 1
+    time.sleep(0.02 if calls[0] <= 20 else 0.5)
     return orig(*a, **k)
 c.convert_one = slow
 c.convert(sys.argv[1], sys.argv[2], transform="center-crop", resolution=16, num_workers=2, batch_size=2, progress=False)
