@@ -105,7 +105,8 @@ def test_non_square_or_mixed_outputs_are_rejected(source, tmp_path):
 
 
 _INTERRUPTIBLE = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal (a background job inherits SIG_IGN)
 import diffops.data.convert as c
 orig, calls = c.convert_one, [0]
 def slow(*a, **k):                  # 20 quick images per worker, then slow ones: the signal lands mid-run
