@@ -71,7 +71,7 @@ def _fd(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)
 
 
-class _Scorer:
+class BiasScorer:
     """The attribute net and the test split's features / subgroup proportions, computed once."""
 
     def __init__(self, cfg, data_dir, featurenet_dir):
@@ -83,7 +83,7 @@ class _Scorer:
         self.batch_size = cfg.evaluate.batch_size
         images, attrs = load_split(data_dir, "test")
         self.test_features, probs = self.extract(images)
-        self.test_proportions = self.proportions(probs)
+        self.test_proportions = proportions(self.groups(probs), self.num_groups)
         self.test_confidence = subgroup_confidence(probs, self.net_attributes, self.attributes)
         self.test_label_proportions = proportions(subgroup_ids(attrs, self.attributes), self.num_groups)
 
@@ -94,12 +94,12 @@ class _Scorer:
             x = x.round().clamp(0, 255).to(torch.uint8)
         return extract(self.net, x, self.batch_size)
 
-    def proportions(self, probs: np.ndarray) -> list[float]:
-        return proportions(predicted_subgroups(probs, self.net_attributes, self.attributes), self.num_groups)
+    def groups(self, probs: np.ndarray) -> np.ndarray:
+        return predicted_subgroups(probs, self.net_attributes, self.attributes)
 
     def score(self, images: np.ndarray, with_fd: bool = True) -> dict:
         features, probs = self.extract(images)
-        groups = predicted_subgroups(probs, self.net_attributes, self.attributes)
+        groups = self.groups(probs)
         p = proportions(groups, self.num_groups)
         out = {"subgroup_tv": total_variation(p, self.test_proportions), "num_images": len(images),
                "subgroup_tv_se": bootstrap_tv_se(groups, self.num_groups, self.test_proportions),
@@ -111,9 +111,9 @@ class _Scorer:
 
 
 def evaluate_bias(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, loss: str,
-                  scorer: _Scorer | None = None) -> dict:
+                  scorer: BiasScorer | None = None) -> dict:
     """Score one loss's samples: fd_attrnet and subgroup proportions vs the test split; into its training run."""
-    scorer = scorer or _Scorer(cfg, data_dir, featurenet_dir)
+    scorer = scorer or BiasScorer(cfg, data_dir, featurenet_dir)
     metrics = {"loss": loss, **scorer.score(read_sample_set(samples_dir)),
                "num_reference": len(scorer.test_features)}
     _write_json_atomic(Path(metrics_path), metrics)
@@ -133,7 +133,7 @@ def results_table(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_js
     `tiw-results`. data_dir is the obs container (its ref sibling is read too); prepared_dir (the unsplit
     container) gives the FD floor: as many unbiased real images as samples."""
     data_dir = Path(data_dir)
-    scorer = _Scorer(cfg, data_dir, featurenet_dir)
+    scorer = BiasScorer(cfg, data_dir, featurenet_dir)
     losses = {loss: evaluate_bias(cfg, data_dir, featurenet_dir, samples, model, Path(metrics_dir) / f"{loss}.json",
                                   loss, scorer) for loss, (samples, model) in runs.items()}
     n = max((m["num_images"] for m in losses.values()), default=cfg.tiw.sample_num_images)

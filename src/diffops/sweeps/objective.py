@@ -176,8 +176,8 @@ class Objective:
 
     def scorer(self, tcfg):
         if self._scorer is None:
-            from ..evaluation.bias import _Scorer
-            self._scorer = _Scorer(tcfg, self.data_dir, self.featurenet_dir)
+            from ..evaluation.bias import BiasScorer
+            self._scorer = BiasScorer(tcfg, self.data_dir, self.featurenet_dir)
         return self._scorer
 
     def probe(self, cfg, encoder) -> dict:
