@@ -53,7 +53,7 @@ def prepare(work: Path, num_images: int) -> tuple[Path, Path]:
     from diffops.config import load_params
     from diffops.data.prepare import prepare_celeba
     from diffops.data.synthetic_celeba import generate_celeba_like
-    from diffops.evaluation.featurenet_stage import train_featurenet
+    from diffops.stages.featurenet import run as train_featurenet
     cfg = load_params({k: v for k, v in STUDY.items() if k != "sweep"})
     generate_celeba_like(work / "raw", num_images, 0, num_workers=2)
     prepare_celeba(work / "raw", work / "prepared", crop=cfg.data.crop, resolution=cfg.data.resolution,

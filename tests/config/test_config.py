@@ -14,7 +14,7 @@ import pytest
 from diffops.config import (
     CELEBA_ATTRIBUTES, SECTIONS, Config, ConfigError, apply_overrides, flatten, load_params, section_hash, to_dict,
 )
-from diffops.config.load import _parse_yaml
+from diffops.config import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def test_params_yaml_is_the_defaults():
 
 def test_params_yaml_lists_every_key():
     # "Every hyperparameter lives in params.yaml": the quickstart file spells out the whole schema.
-    raw = _parse_yaml((ROOT / 'params.yaml').read_text(), 'params.yaml')
+    raw = parse_yaml((ROOT / 'params.yaml').read_text(), 'params.yaml')
     schema = to_dict(Config())
     assert list(raw) == list(schema)
     for section in schema:
@@ -35,7 +35,7 @@ def test_params_yaml_lists_every_key():
 def _dvc_params_keys(dvc_yaml: Path):
     # dvc.yaml `params:` entries are 'section.key' / 'section' (in the stage's params.yaml) or
     # {file: [keys]}; yield (params file, key) for each key.
-    stages = (_parse_yaml(dvc_yaml.read_text(), str(dvc_yaml)) or {}).get('stages', {})
+    stages = (parse_yaml(dvc_yaml.read_text(), str(dvc_yaml)) or {}).get('stages', {})
     for stage in stages.values():
         for entry in stage.get('params', []):
             if isinstance(entry, str):
@@ -63,7 +63,7 @@ def test_dvc_yaml_params_exist_in_schema(dvc_yaml):
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_pipeline_params_load(params_yaml):
     # The method registry is tested with the methods; here only the rest of the schema.
-    raw = _parse_yaml(params_yaml.read_text(), str(params_yaml))
+    raw = parse_yaml(params_yaml.read_text(), str(params_yaml))
     load_params(params_yaml, methods=[raw.get('method', {}).get('name', 'edm')])
 
 def test_celeba_attributes_match_data_module():
@@ -119,7 +119,7 @@ def test_dvc_exp_run_set_params_load(tmp_path):
     overrides = ['train.precision=no', 'train.lr=1e-4', 'model.block_channels=[32,64]', 'model.attention=[false,true]']
     hydra.apply_overrides(path, overrides)
     assert re.search(r'^  precision: no\s', path.read_text(), re.M)  # unquoted: YAML 1.1 would read False
-    expected = load_params(apply_overrides(_parse_yaml((ROOT / 'params.yaml').read_text(), 'params.yaml'), overrides))
+    expected = load_params(apply_overrides(parse_yaml((ROOT / 'params.yaml').read_text(), 'params.yaml'), overrides))
     assert load_params(path) == expected
     assert expected.train.lr == 1e-4 and expected.model.block_channels == (32, 64)
 
@@ -283,5 +283,41 @@ def test_apply_overrides_rejects_unknown_keys(override, message):
     with pytest.raises(ConfigError) as info:
         apply_overrides({}, [override])
     assert str(info.value).startswith(message), str(info.value)
+
+# ----------------------------------------------------------------------------
+# Sections by area, and the layers.
+
+def test_every_rule_names_a_key():
+    from diffops.config import RULES
+    keys = {f'{s}.{f.name}' for s, cls in SECTIONS.items() for f in fields(cls)}
+    assert set(RULES) <= keys, sorted(set(RULES) - keys)
+
+def test_tiw_train_is_a_train_section_with_its_own_duration():
+    from diffops.config import RULES, TrainConfig
+    assert list(SECTIONS)[-2:] == ['tiw', 'tiw_train'] and SECTIONS['tiw_train'] is TrainConfig
+    assert Config().tiw_train == replace(TrainConfig(), duration_kimg=16.0)
+    assert load_params({'tiw_train': {'lr': 1e-3}}).tiw_train == replace(TrainConfig(), duration_kimg=16.0, lr=1e-3)
+    assert all(RULES[f'tiw_train.{k[len("train."):]}'] is rule for k, rule in RULES.items() if k.startswith('train.'))
+    with pytest.raises(ConfigError, match=r'^params: tiw_train\.batch_size: must be an integer >= 1, got 0$'):
+        load_params({'tiw_train': {'batch_size': 0}})
+    with pytest.raises(ConfigError, match=r'^params: tiw\.duration_kimg: unknown key'):
+        load_params({'tiw': {'duration_kimg': 16}})
+
+def test_diti_steps_are_the_ddpm_steps():
+    from diffops.config.diti import T
+    from diffops.diffusion.ddpm import T as ddpm_T
+    assert T == ddpm_T
+
+def test_layers():
+    # config sits above data only; data does not import config.
+    code = ('import sys, diffops.config; print(sorted({m.split(".")[1] for m in sys.modules if m.startswith("diffops.")})); '
+            'import diffops.data.celeba, diffops.data.transforms')
+    out = subprocess.run([sys.executable, '-c', code], env={**os.environ, 'PYTHONPATH': str(ROOT / 'src')},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['config', 'data']"
+    code = 'import sys, diffops.data.celeba, diffops.data.transforms; print("diffops.config" in sys.modules)'
+    out = subprocess.run([sys.executable, '-c', code], env={**os.environ, 'PYTHONPATH': str(ROOT / 'src')},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == 'False'
 
 # ----------------------------------------------------------------------------

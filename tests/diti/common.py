@@ -31,14 +31,15 @@ def diti_config(**overrides):
 def write_edm_model(root: Path, cfg) -> Path:
     """An exported EDM model (random weights) with cfg's UNet, as the train stage writes it."""
     from diffops.training.loop import build_trainable, export_model
+    from diffops.training.tracker import NullTracker
     from dataclasses import replace
     edm_cfg = replace(cfg, method=replace(cfg.method, name="edm"))
-    export_model(root, edm_cfg, build_trainable(edm_cfg), None)
+    export_model(root, edm_cfg, build_trainable(edm_cfg), NullTracker())
     return root
 
 
 def write_featurenet(root: Path, attributes, resolution: int = 8) -> Path:
-    """A featurenet folder (random AttrNet) in the layout of evaluation/featurenet_stage.py."""
+    """A featurenet folder (random AttrNet) in the layout of artifacts/featurenet.py."""
     from safetensors.torch import save_file
     from diffops.nets.attrnet import AttrNet
     torch.manual_seed(0)

@@ -6,9 +6,16 @@ import pytest
 import torch
 
 from diffops.config import ConfigError
-from diffops.evaluation.counterfactual import run_counterfactual, run_manipulation
-from diffops.evaluation.probe import run_probe
-from diffops.training.representation import Representation, train_representation, training_config
+from diffops.artifacts.representation import Representation
+from diffops.methods import METHODS
+from diffops.stages.diti_counterfactual import run as run_counterfactual
+from diffops.stages.diti_manipulation import run as run_manipulation
+from diffops.stages.diti_probe import run as run_probe
+from diffops.stages.train_representation import run as train_representation
+
+
+def training_config(cfg, method):
+    return METHODS[method].training_config(cfg)
 
 from ..conftest import write_prepared
 from .common import diti_config, write_edm_model, write_featurenet

@@ -5,7 +5,7 @@ import PIL.Image
 import pytest
 import torch
 
-from diffops.evaluation.grid import save_image_grid
+from diffops.utils.grid import save_image_grid
 
 def read(path) -> np.ndarray:
     with PIL.Image.open(path) as image:

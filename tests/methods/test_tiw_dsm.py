@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 
+from diffops.artifacts.discriminator import load_discriminator
 from diffops.training.loop import build_trainable
 
 from ..tiw.common import tiw_config, write_discriminator
@@ -24,7 +25,8 @@ class TIWContract(MethodContract):
 
     def make(self):
         cfg = tiw_config(**{"method.name": self.method_name, **self.overrides})
-        inputs = {"discriminator": _discriminator_dir()} if self.needs_discriminator else None
+        inputs = ({"discriminator": load_discriminator(_discriminator_dir(), cfg.tiw.discriminator_step)}
+                  if self.needs_discriminator else None)
         return build_trainable(cfg, inputs), cfg
 
     def batch(self, n=4, resolution=8, seed=0):

@@ -35,7 +35,7 @@ def tiny_params(storage: Path, **sweep) -> dict:
 
 
 def write_featurenet(out: Path, resolution: int = 8) -> Path:
-    """Untrained weights in the format of evaluation/featurenet_stage.py (enough to define a feature space)."""
+    """Untrained weights in the format of artifacts/featurenet.py (enough to define a feature space)."""
     attributes = list(Config().featurenet.attributes)
     torch.manual_seed(0)
     net = AttrNet(len(attributes), width=4, feature_dim=4)

@@ -95,12 +95,12 @@ def test_tiny_tiw_study_trains_samples_and_scores_bias(sweep_env, tmp_path):
     raw = copy.deepcopy(tiny_params(sweep_env.storage, study="tiw", objective="tiw", metric="subgroup_tv",
                                     space=["tiw.alpha=float(0.5, 1.5)", "tiw.discriminator_step=categorical(2, 4)"],
                                     n_trials=2, sampler="random", pruner="none",
-                                    budget=["tiw.duration_kimg=0.04", "train.checkpoint_every_kimg=0.02",
+                                    budget=["tiw_train.duration_kimg=0.04", "tiw_train.checkpoint_every_kimg=0.02",
                                             "tiw.sample_num_images=8", "tracking.log_checkpoints=none"]))
     base = tiw_config()
     raw |= {"featurenet": {"attributes": list(base.featurenet.attributes), "width": 8, "feature_dim": 16},
             "bias_split": {"attributes": list(base.bias_split.attributes), "downsample": 1},
-            "tiw": {"discriminator_step": 2},
+            "tiw": {"discriminator_step": 2}, "tiw_train": dict(raw["train"]),
             "discriminator": {"steps": 4, "checkpoint_every_steps": 2, "batch_size": 4, "hidden": 8, "time_dim": 8}}
     data = write_group_container(tmp_path / "obs", n_ref=8, n_bias=8)
     disc = write_discriminator(tmp_path / "disc")

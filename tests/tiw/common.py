@@ -31,6 +31,7 @@ def tiw_config(**overrides):
                           "log_every_steps": 2},
         "tiw": {"discriminator_step": 2},
     }
+    raw["tiw_train"] = dict(raw["train"])
     for dotted, value in overrides.items():
         section, key = dotted.split(".")
         raw.setdefault(section, {})[key] = value

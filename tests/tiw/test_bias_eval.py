@@ -43,7 +43,7 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
     import mlflow
     from PIL import Image
 
-    from diffops.evaluation.bias import results_table
+    from diffops.stages.tiw_table import run as tiw_table
 
     from .common import tiw_config, write_featurenet, write_group_container
     data = write_group_container(tmp_path / "tiw" / "obs", n_ref=16, n_bias=32)
@@ -59,8 +59,7 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
         (tmp_path / "models" / loss / "model.json").write_text(json.dumps({"mlflow_run_id": None}))
         runs[loss] = (tmp_path / "samples" / loss, tmp_path / "models" / loss)
     cfg = tiw_config()
-    table = results_table(cfg, data, featurenet, runs, tmp_path / "metrics" / "tiw", tmp_path / "tiw.json",
-                          tmp_path / "tiw.md")
+    table = tiw_table(cfg, data, featurenet, runs, tmp_path / "metrics" / "tiw", tmp_path / "tiw.json")
     assert set(table["losses"]) == set(runs) and set(table["checks"]) == {
         "tiw_dsm_less_biased_than_dsm_obs", "tiw_dsm_bias_gap_in_se", "tiw_dsm_fd_at_most_dsm_ref"}
     assert all((tmp_path / "metrics" / "tiw" / f"{loss}.json").exists() for loss in runs)

@@ -3,7 +3,7 @@ another discriminator is never resumed."""
 import json
 
 from diffops.training import checkpoint as ckpt
-from diffops.training.loop import train
+from diffops.stages.train import run as train
 
 from .common import tiw_config, write_discriminator, write_group_container
 
@@ -13,13 +13,13 @@ def test_tiw_dsm_trains_and_restarts_on_another_discriminator(tmp_path, mlflow_u
     disc_a = write_discriminator(tmp_path / "a", seed=0)
     disc_b = write_discriminator(tmp_path / "b", seed=1)
     cfg = tiw_config(**{"method.name": "tiw_dsm"})
-    train(cfg, data, tmp_path / "out", tmp_path / "state", method_inputs={"discriminator": disc_a},
+    train(cfg, data, tmp_path / "out", tmp_path / "state", discriminator=disc_a,
           stop_after_steps=6)
     first = [p.name for p in ckpt.list_checkpoints(tmp_path / "state")]
     assert first == ["checkpoint-000000020"]
     hash_a = json.loads((tmp_path / "state" / first[0] / "state.json").read_text())["config_hash"]
     # Same params, other discriminator: the old checkpoint is discarded and training starts over.
-    train(cfg, data, tmp_path / "out", tmp_path / "state", method_inputs={"discriminator": disc_b})
+    train(cfg, data, tmp_path / "out", tmp_path / "state", discriminator=disc_b)
     names = [p.name for p in ckpt.list_checkpoints(tmp_path / "state")]
     assert names == ["checkpoint-000000020", "checkpoint-000000040"]
     hash_b = json.loads((tmp_path / "state" / names[0] / "state.json").read_text())["config_hash"]

@@ -9,7 +9,9 @@ import torch
 
 from diffops.data.convert import convert
 from diffops.data.encode import encode_dataset
-from diffops.training.latent import evaluate_latent, sample_latent, train_latent
+from diffops.stages.evaluate_latent import run as evaluate_latent
+from diffops.stages.sample_latent import run as sample_latent
+from diffops.stages.train_latent import run as train_latent
 from diffops.training.loop import train
 from diffops.training.spaces import ContainerImageSpace, LatentSpace, open_space
 
@@ -49,7 +51,7 @@ def test_latent_run_trains_on_latents_and_decodes_samples(tmp_path, mlflow_uri):
 
 
 def _tiny_featurenet(tmp_path, data):
-    from diffops.evaluation.featurenet_stage import train_featurenet
+    from diffops.stages.featurenet import run as train_featurenet
     cfg = tiny_config(**{"featurenet.epochs": 1, "featurenet.width": 8, "featurenet.feature_dim": 8})
     train_featurenet(cfg, data, tmp_path / "featurenet")
     return tmp_path / "featurenet"

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from diffops.training import checkpoint as ckpt
-from diffops.training.loop import train
+from diffops.stages.train import run as train
 
 from ..conftest import tiny_config, write_prepared
 

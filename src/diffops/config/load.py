@@ -9,19 +9,20 @@ import copy
 import difflib
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import fields, is_dataclass
+from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
-from .schema import METHODS, RULES, SECTIONS, Config, ConfigError, Rule, check_config, one_of
+from .rules import ConfigError, _show, _yaml_str, check_value, one_of
+from .schema import DEFAULT_METHOD_NAMES, RULES, SECTIONS, Config, check_config
 
 # ----------------------------------------------------------------------------
 # Reading yaml.
 
-def _parse_yaml(text: str, source: str) -> Any:
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text -> Python values, read as DVC reads params.yaml; ConfigError naming `source` if invalid."""
     # DVC reads params.yaml with ruamel.yaml in YAML 1.2, and so do we, so that the two never disagree about
     # a value. PyYAML's safe_load (YAML 1.1) reads `precision: no`, which is what
     # `dvc exp run -S train.precision=no` writes, as False, `lr: 1e-4` as a string, and keeps the last of two
@@ -35,58 +36,18 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ConfigError('', f'{where}invalid YAML: {e.problem}', source) from None
 
 # ----------------------------------------------------------------------------
-# Checking values. Types are strict: an int field takes only ints (not bools, not 32.0), a float
-# field takes ints and floats (stored as float), a bool field only true/false.
-
-_NOUNS = {int: ('an integer', 'integer'), float: ('a number', 'number'), bool: ('true or false', 'boolean'),
-          str: ('a string', 'string')}
-
-def _show(value) -> str:
-    return repr(value) if isinstance(value, str) else _yaml_str(value)
-
-def _yaml_str(value) -> str:
-    # Values as params.yaml spells them: true, .inf, [32, 64, 64].
-    if isinstance(value, bool) or value is None:
-        return {True: 'true', False: 'false', None: 'null'}[value]
-    if isinstance(value, float) and math.isinf(value):
-        return '.inf' if value > 0 else '-.inf'
-    if isinstance(value, (list, tuple)):
-        return '[' + ', '.join(_yaml_str(v) for v in value) + ']'
-    return str(value)
+# Building a Config.
 
 def _allowed(name: str, allowed: Iterable[str]) -> str:
     allowed = list(allowed)
     close = difflib.get_close_matches(str(name), allowed, n=1)
     return (f'did you mean {close[0]}? ' if close else '') + 'allowed: ' + ', '.join(sorted(allowed))
 
-def _check_type(value, typ: type, rule: Rule | None) -> bool:
-    if typ is float:
-        if type(value) not in (int, float) or math.isnan(value):
-            return False
-        return math.isfinite(value) or (rule is not None and rule.inf_ok and value == math.inf)
-    return type(value) is typ
-
-def _check_value(key: str, value, typ, rule: Rule | None):
-    if get_origin(typ) is tuple:  # a yaml list; the rule applies to each element
-        if not isinstance(value, list):
-            raise ConfigError(key, f'must be a list, got {_show(value)}')
-        return tuple(_check_value(f'{key}[{i}]', v, get_args(typ)[0], rule) for i, v in enumerate(value))
-    if _check_type(value, typ, rule):
-        value = float(value) if typ is float else value
-        if rule is None or rule.ok(value):
-            return value
-    a, t = _NOUNS[typ]
-    allowed = rule.allowed.format(a=a, t=t) if rule else a
-    hint = ''
-    if rule and rule.choices and isinstance(value, str):
-        close = difflib.get_close_matches(value, rule.choices, n=1)
-        hint = f' (did you mean {close[0]}?)' if close else ''
-    raise ConfigError(key, f'must be {allowed}, got {_show(value)}{hint}')
-
 def _build(raw, methods: Iterable[str]) -> Config:
     if not isinstance(raw, Mapping):
         raise ConfigError('', f'must be a mapping of sections ({", ".join(SECTIONS)}), got {_show(raw)}')
     rules = {**RULES, 'method.name': one_of(*sorted(methods))}
+    defaults = Config()     # a section's defaults are its Config field's (tiw_train is a TrainConfig of its own)
     sections = {}
     for section, values in raw.items():
         if section not in SECTIONS:
@@ -99,8 +60,8 @@ def _build(raw, methods: Iterable[str]) -> Config:
             key = f'{section}.{name}'
             if name not in types:
                 raise ConfigError(key, f'unknown key ({_allowed(name, types)})')
-            kwargs[name] = _check_value(key, value, types[name], rules.get(key))
-        sections[section] = SECTIONS[section](**kwargs)  # missing keys take their defaults
+            kwargs[name] = check_value(key, value, types[name], rules.get(key))
+        sections[section] = replace(getattr(defaults, section), **kwargs)  # missing keys take their defaults
     cfg = Config(**sections)
     check_config(cfg)
     return cfg
@@ -108,7 +69,7 @@ def _build(raw, methods: Iterable[str]) -> Config:
 # ----------------------------------------------------------------------------
 # Public API.
 
-def load_params(params: str | os.PathLike | Mapping, *, methods: Iterable[str] = METHODS) -> Config:
+def load_params(params: str | os.PathLike | Mapping, *, methods: Iterable[str] = DEFAULT_METHOD_NAMES) -> Config:
     """Read and validate a params file (path) or an already parsed params dict.
 
     Missing sections and keys take their defaults. Anything else that is not in the schema, has the
@@ -119,7 +80,7 @@ def load_params(params: str | os.PathLike | Mapping, *, methods: Iterable[str] =
         source, raw = 'params', params
     else:
         source = os.fspath(params)
-        raw = _parse_yaml(Path(source).read_text(), source)
+        raw = parse_yaml(Path(source).read_text(), source)
     try:
         return _build(raw, methods)
     except ConfigError as e:
@@ -174,7 +135,7 @@ def apply_overrides(raw: Mapping | None, overrides: Iterable[str]) -> dict:
         values = out.setdefault(section, {})
         if not isinstance(values, dict):
             raise ConfigError(section, f'must be a mapping of keys, got {_show(values)}', source='overrides')
-        values[name] = _parse_yaml(text, source=f'overrides: {key.strip()}')
+        values[name] = parse_yaml(text, source=f'overrides: {key.strip()}')
     return out
 
 # ----------------------------------------------------------------------------

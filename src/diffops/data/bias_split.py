@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.io import atomic_dir
 from .celeba import ATTRIBUTE_NAMES
 from .prepare import FORMAT, load_split
 
-GROUP_REFERENCE, GROUP_BIASED = 1, 0
+GROUP_REFERENCE = 1            # group column: 1 = reference, 0 = biased
 
 
 def subgroup_ids(attrs: np.ndarray, attributes) -> np.ndarray:
@@ -154,42 +153,11 @@ def bias_split(prepared_dir, out_dir, attributes, factor: float, reference_fract
     for container in (obs, ref):     # test: the unbiased distribution (group column 1 = "reference-like")
         container["test"] = (images, attrs, test_files, np.full(len(attrs), GROUP_REFERENCE, np.uint8))
 
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     report["resolution"] = int(images.shape[-1])
     bias_meta = {"source": str(prepared_dir.resolve()), "bias_split": {k: report[k] for k in
                  ("attributes", "factor", "reference_fraction", "seed", "downsample", "resolution", "source_content_sha256")}}
-    report["obs_content_sha256"] = _write_container(tmp / "obs", obs, {**bias_meta, "set": "obs"})
-    report["ref_content_sha256"] = _write_container(tmp / "ref", ref, {**bias_meta, "set": "ref"})
-    (tmp / "split.json").write_text(json.dumps(report, indent=2))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
-    return report
-
-
-def bias_split_stage(cfg, prepared_dir, out_dir) -> dict:
-    """The tiw_split stage: bias_split(...) from cfg.bias_split, logged as an MLflow run `bias_split`."""
-    import mlflow
-
-    from ..config import flatten
-    from ..tracking.mlflow_run import log_dataset_input, log_flat_params, tracked_run
-    b = cfg.bias_split
-    with tracked_run(cfg.tracking.experiment, run_name="bias_split", stage="tiw_split"):
-        log_flat_params({k: v for k, v in flatten(cfg).items() if k.startswith("bias_split.")})
-        source = json.loads((Path(prepared_dir) / "meta.json").read_text())
-        log_dataset_input("prepared", source["content_sha256"], prepared_dir, "source")
-        report = bias_split(prepared_dir, out_dir, b.attributes, b.factor, b.reference_fraction, b.seed,
-                            b.downsample)
-        log_dataset_input("tiw-obs", report["obs_content_sha256"], Path(out_dir) / "obs", "output")
-        log_dataset_input("tiw-ref", report["ref_content_sha256"], Path(out_dir) / "ref", "output")
-        metrics = {}
-        for split, r in report["splits"].items():
-            for key, value in r.items():
-                if key.startswith("proportions_"):
-                    metrics.update({f"{split}.{key}.g{g}": p for g, p in enumerate(value)})
-                else:
-                    metrics[f"{split}.{key}"] = value
-        mlflow.log_metrics(metrics)
-        mlflow.log_dict(report, "split.json")
+    with atomic_dir(out_dir) as tmp:
+        report["obs_content_sha256"] = _write_container(tmp / "obs", obs, {**bias_meta, "set": "obs"})
+        report["ref_content_sha256"] = _write_container(tmp / "ref", ref, {**bias_meta, "set": "ref"})
+        (tmp / "split.json").write_text(json.dumps(report, indent=2))
     return report

@@ -30,10 +30,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-LMDB_LAYOUTS = {"celeba": ("None", 7), "ffhq": ("256", 5), "celebahq": ("256", 5), "bedroom": ("256", 7),
-                "horse": ("256", 7)}
-
-
 def edm2_name(idx: int, latent: bool = False) -> str:
     s = f"{idx:08d}"
     return f"{s[:5]}/img-mean-std-{s}.npy" if latent else f"{s[:5]}/img{s}.png"

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import multiprocessing as mp
-import os
 import signal
 import time
 from collections import deque
@@ -27,6 +25,9 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 from tqdm import tqdm
+
+from ..utils.io import write_json_atomic
+from ..utils.signals import interrupts_raise
 
 from .containers import Edm2Writer, LmdbWriter, dest_kind, edm2_name, encode_png, tmp_path
 from .sources import CelebASource, open_source
@@ -112,17 +113,17 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
     stats = {"written": 0, "skipped": [], "size": None, "sha": hashlib.sha256(), "kept": []}
     status, t0 = "failed", time.perf_counter()
     pbar = tqdm(total=n, unit="img", desc="convert", disable=not progress, smoothing=0.1)
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
-        for i, (payload, size, error) in enumerate(_results(src, n, transform_args, codec, lmdb_quality,
-                                                            num_workers, batch_size)):
-            _write_one(i, payload, size, error, src, writer, kind, on_error, stats)
-            if i % batch_size == batch_size - 1 or i == n - 1:
-                pbar.update(i + 1 - pbar.n)
-        if stats["written"] == 0:
-            raise ConvertError(f"{source}: none of the {n} images could be converted (see {report_path})")
-        writer.commit(_extra_files(src, kind, stats["kept"]))
-        status = "complete"
+        with interrupts_raise():      # SIGTERM ends like Ctrl-C: the partial output is removed
+            for i, (payload, size, error) in enumerate(_results(src, n, transform_args, codec, lmdb_quality,
+                                                                num_workers, batch_size)):
+                _write_one(i, payload, size, error, src, writer, kind, on_error, stats)
+                if i % batch_size == batch_size - 1 or i == n - 1:
+                    pbar.update(i + 1 - pbar.n)
+            if stats["written"] == 0:
+                raise ConvertError(f"{source}: none of the {n} images could be converted (see {report_path})")
+            writer.commit(_extra_files(src, kind, stats["kept"]))
+            status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -130,8 +131,6 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
         pbar.close()
         if status != "complete":
             writer.abort()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
         seconds = time.perf_counter() - t0
         report = {
             "status": status, "source": str(source), "source_kind": src.kind, "dest": str(dest),
@@ -143,7 +142,7 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
             "images_per_sec": round((stats["written"] + len(stats["skipped"])) / max(seconds, 1e-9), 1),
             "content_sha256": stats["sha"].hexdigest() if status == "complete" else None,
         }
-        _write_json(report_path, report)
+        write_json_atomic(report_path, report)
     _print_summary(report, report_path)
     return report
 
@@ -224,45 +223,4 @@ def _print_summary(report, report_path):
         print(f"  ... and {report['skipped_count'] - 10} more in {report_path}")
 
 
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
-
-
-def _main_thread() -> bool:
-    import threading
-    return threading.current_thread() is threading.main_thread()
-
-
 __all__ = ["convert", "convert_one", "ConvertError", "tmp_path"]
-
-
-def convert_logged(cfg, source, dest, report_path=None, use_mlflow: bool = True) -> dict:
-    """convert() with the `convert` params section, as an MLflow run `convert` (params, rates, report)."""
-    c = cfg.convert
-    kwargs = dict(transform=c.transform, resolution=c.resolution, height=c.height, filter=c.filter, crop=c.crop,
-                  num_workers=c.num_workers, batch_size=c.batch_size, on_error=c.on_error,
-                  max_images=c.max_images, celeba_split=c.celeba_split, lmdb_codec=c.lmdb_codec,
-                  lmdb_quality=c.lmdb_quality, lmdb_zfill=c.lmdb_zfill)
-    report_path = Path(report_path) if report_path else Path(dest).with_name(Path(dest).name + ".report.json")
-    if not use_mlflow:
-        return convert(source, dest, report_path=report_path, **kwargs)
-    import mlflow
-    from ..tracking.mlflow_run import tracked_run
-    with tracked_run(cfg.tracking.experiment, run_name="convert", stage="convert"):
-        mlflow.log_params({**{f"convert.{k}": v for k, v in kwargs.items()},
-                           "convert.source": str(source), "convert.dest": str(dest)})
-        try:
-            report = convert(source, dest, report_path=report_path, **kwargs)
-        finally:
-            if report_path.is_file():
-                mlflow.log_artifact(str(report_path), "convert")
-        mlflow.log_metrics({"images_written": report["written"], "images_skipped": report["skipped_count"],
-                            "images_per_sec": report["images_per_sec"], "seconds": report["seconds"]})
-    return report

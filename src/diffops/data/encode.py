@@ -214,23 +214,3 @@ def _check_vae_range(vae_dir, input_range: str) -> None:
         if trained and trained != input_range:
             raise ValueError(f"encode.input_range: {input_range!r}, but {vae_dir} was trained on "
                              f"{trained!r} inputs; use {trained!r}")
-
-
-def encode_logged(cfg, source, dest, vae_dir, use_mlflow: bool = True) -> dict:
-    """encode_dataset() with the `encode` params section, as an MLflow run `encode`."""
-    e = cfg.encode
-    kwargs = dict(input_range=e.input_range, batch_size=e.batch_size, xflip=e.xflip, split=e.split,
-                  num_workers=e.num_workers, check_images=e.check_images)
-    if not use_mlflow:
-        return encode_dataset(source, dest, vae_dir, **kwargs)
-    import mlflow
-    from ..tracking.mlflow_run import tracked_run
-    with tracked_run(cfg.tracking.experiment, run_name="encode", stage="encode"):
-        mlflow.log_params({**{f"encode.{k}": v for k, v in kwargs.items()}, "encode.source": str(source),
-                           "encode.dest": str(dest), "encode.vae": str(vae_dir)})
-        meta = encode_dataset(source, dest, vae_dir, **kwargs)
-        mlflow.log_metrics({k: float(meta[k]) for k in ("images_per_sec", "seconds", "scaling_factor", "count")}
-                           | ({"max_abs_dev_vs_batch1": meta["max_abs_dev_vs_batch1"]}
-                              if meta["max_abs_dev_vs_batch1"] is not None else {}))
-        mlflow.log_dict(meta, "encode/meta.json")
-    return meta

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..utils.io import write_json_atomic
 from .celeba import ATTR_FILE, IMAGE_DIR, PARTITION_FILE, SPLITS, read_attributes, read_partitions
 
 DOWNLOAD_HINTS = {
@@ -199,9 +200,5 @@ def check_raw(path, dataset: str, out=None) -> dict:
             count += 1
     manifest = {"path": str(path), "dataset": dataset, "files": count, "listing_sha256": h.hexdigest()}
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-        os.replace(tmp, out)
+        write_json_atomic(out, manifest)
     return manifest

@@ -435,19 +435,3 @@ def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1,
         print(f"generate: {num_images} images in {seconds:.1f} s ({summary['images_per_s']:.0f} images/s, "
               f"{num_workers} worker(s)) -> {root}")
     return summary
-
-
-def contact_sheet(seed: int, indices, columns: int = 8, scale: int = 1) -> tuple[Image.Image, list[dict]]:
-    """A grid of images `indices` of dataset `seed` (for looking at), and their drawn attributes."""
-    tiles, labels = [], []
-    for i in indices:
-        row, jpeg = render_sample(seed, i)
-        tiles.append(Image.open(io.BytesIO(jpeg)).convert("RGB"))
-        labels.append({n: bool(row[ATTRIBUTE_NAMES.index(n)] > 0) for n in DRAWN_ATTRIBUTES})
-    rows = (len(tiles) + columns - 1) // columns
-    sheet = Image.new("RGB", (columns * WIDTH, rows * HEIGHT), (255, 255, 255))
-    for k, tile in enumerate(tiles):
-        sheet.paste(tile, ((k % columns) * WIDTH, (k // columns) * HEIGHT))
-    if scale != 1:
-        sheet = sheet.resize((sheet.width * scale, sheet.height * scale), Image.NEAREST)
-    return sheet, labels

@@ -87,8 +87,3 @@ class DDPMSchedule:
         """The EDM denoiser D(x; sigma) as a DDPM epsilon-predictor eps_theta(x_t, t)."""
         x_tilde, sigma = self.to_edm(x_t, t)
         return self.eps_from_denoised(x_tilde, D(x_tilde, sigma), sigma)
-
-    def x0_from_eps(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-        ab = self.at(self.alphas_cumprod, t, x_t)
-        return (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()

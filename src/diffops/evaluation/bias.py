@@ -20,10 +20,8 @@ data rows for scale: the test split itself, D_obs and D_ref.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import torch
 
@@ -31,8 +29,8 @@ from ..data.bias_split import box_downsample, proportions, subgroup_ids, subgrou
 from ..data.prepare import load_split
 from ..sampling.sample_set import read_sample_set
 from .featurenet import extract
-from .featurenet_stage import load_featurenet
-from .frechet import FeatureStats, frechet_distance
+from ..artifacts.featurenet import load_featurenet
+from .frechet import fd_features
 
 LOSSES = ("dsm_ref", "dsm_obs", "iw_dsm", "tiw_dsm")      # the paper's table rows, in its order
 
@@ -64,11 +62,6 @@ def bootstrap_tv_se(groups: np.ndarray, num_groups: int, reference, num_resample
     idx = rng.integers(0, len(groups), (num_resamples, len(groups)))
     props = onehot[idx].mean(axis=1)                                    # (num_resamples, G)
     return float((0.5 * np.abs(props - np.asarray(reference)).sum(axis=1)).std(ddof=1))
-
-
-def _fd(a: np.ndarray, b: np.ndarray) -> float:
-    sa, sb = FeatureStats().update(a), FeatureStats().update(b)
-    return frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)
 
 
 class BiasScorer:
@@ -106,36 +99,20 @@ class BiasScorer:
                "subgroup_confidence": subgroup_confidence(probs, self.net_attributes, self.attributes),
                **{f"subgroup.g{g}": v for g, v in enumerate(p)}}
         if with_fd:
-            out["fd_attrnet"] = _fd(features, self.test_features)
+            out["fd_attrnet"] = fd_features(features, self.test_features)
         return out
 
 
-def evaluate_bias(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, loss: str,
-                  scorer: BiasScorer | None = None) -> dict:
-    """Score one loss's samples: fd_attrnet and subgroup proportions vs the test split; into its training run."""
-    scorer = scorer or BiasScorer(cfg, data_dir, featurenet_dir)
-    metrics = {"loss": loss, **scorer.score(read_sample_set(samples_dir)),
-               "num_reference": len(scorer.test_features)}
-    _write_json_atomic(Path(metrics_path), metrics)
-    run_id = json.loads((Path(model_dir) / "model.json").read_text()).get("mlflow_run_id")
-    if run_id:
-        from ..tracking.mlflow_run import tracked_run
-        with tracked_run(cfg.tracking.experiment, run_id=run_id):
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if k != "loss"})
-            mlflow.log_artifact(str(metrics_path), "evaluation")
-    return metrics
+def score_loss(scorer: BiasScorer, samples_dir, loss: str) -> dict:
+    """One loss's row: fd_attrnet and subgroup proportions of its samples vs the test split."""
+    return {"loss": loss, **scorer.score(read_sample_set(samples_dir)), "num_reference": len(scorer.test_features)}
 
 
-def results_table(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, out_md,
-                  prepared_dir=None) -> dict:
-    """Evaluate every loss (runs: loss -> (samples_dir, model_dir); metrics_dir/<loss>.json, logged into its
-    training run) and write one table with data rows: a DVC metrics file + markdown, logged as the MLflow run
-    `tiw-results`. data_dir is the obs container (its ref sibling is read too); prepared_dir (the unsplit
-    container) gives the FD floor: as many unbiased real images as samples."""
+def results_table(cfg, scorer: BiasScorer, data_dir, losses: dict, prepared_dir=None) -> dict:
+    """The table of every loss's row (losses: loss -> score_loss(...)) with data rows: the test split itself,
+    D_obs and D_ref of the obs container data_dir (its ref sibling is read too), and, with prepared_dir
+    (the unsplit container), the FD floor: as many unbiased real images as samples."""
     data_dir = Path(data_dir)
-    scorer = BiasScorer(cfg, data_dir, featurenet_dir)
-    losses = {loss: evaluate_bias(cfg, data_dir, featurenet_dir, samples, model, Path(metrics_dir) / f"{loss}.json",
-                                  loss, scorer) for loss, (samples, model) in runs.items()}
     n = max((m["num_images"] for m in losses.values()), default=cfg.tiw.sample_num_images)
 
     # Data rows at the samples' count where there are enough images (FD depends on the count).
@@ -159,7 +136,7 @@ def results_table(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_js
         real = real[np.sort(rng.permutation(len(real))[:n])]
         real = box_downsample(real, real.shape[-1] // obs.shape[-1])
         data_rows["real (unbiased)"] = scorer.score(real)
-    rows = {**{k: {kk: vv for kk, vv in v.items() if kk != "loss"} for k, v in losses.items()}}
+    rows = {k: {kk: vv for kk, vv in v.items() if kk != "loss"} for k, v in losses.items()}
     checks = {}
     if {"tiw_dsm", "dsm_obs", "dsm_ref"} <= set(rows):
         tiw, obs = rows["tiw_dsm"], rows["dsm_obs"]
@@ -168,20 +145,8 @@ def results_table(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_js
         checks = {"tiw_dsm_less_biased_than_dsm_obs": tiw["subgroup_tv"] < obs["subgroup_tv"],
                   "tiw_dsm_bias_gap_in_se": round(float(gap_se), 2),
                   "tiw_dsm_fd_at_most_dsm_ref": tiw["fd_attrnet"] <= rows["dsm_ref"]["fd_attrnet"]}
-    table = {"subgroups": subgroup_names(scorer.attributes), "losses": rows, "data": data_rows, "checks": checks,
-             "num_test": len(scorer.test_features)}
-    _write_json_atomic(Path(out_json), table)
-    Path(out_md).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(out_md).with_name(Path(out_md).name + ".tmp")
-    tmp.write_text(markdown_table(table))
-    os.replace(tmp, out_md)
-
-    from ..tracking.mlflow_run import tracked_run
-    with tracked_run(cfg.tracking.experiment, run_name="tiw-results", stage="tiw_table"):
-        mlflow.log_metrics({f"{loss}.{k}": float(v) for loss, r in rows.items() for k, v in r.items()})
-        mlflow.log_artifact(str(out_json), "results")
-        mlflow.log_artifact(str(out_md), "results")
-    return table
+    return {"subgroups": subgroup_names(scorer.attributes), "losses": rows, "data": data_rows, "checks": checks,
+            "num_test": len(scorer.test_features)}
 
 
 def markdown_table(table: dict) -> str:
@@ -198,10 +163,3 @@ def markdown_table(table: dict) -> str:
             tv = f"{m['subgroup_tv']:.3f}" + (f" ± {m['subgroup_tv_se']:.3f}" if "subgroup_tv_se" in m else "")
             lines.append(f"| {row} | {fd} | {tv} | {props} | {conf} | {m['num_images']} |")
     return "\n".join(lines) + "\n"
-
-
-def _write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)

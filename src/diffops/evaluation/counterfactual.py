@@ -19,20 +19,14 @@ edit along a random direction on d' random dims is the control.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..methods.diti import chunk_starts
 from ..sampling.ddim import masked_guided_ddim
-from .grid import save_image_grid
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -215,98 +209,3 @@ def manipulate(rep, attrnet, attr_index: int, train_images: torch.Tensor, train_
     cols = min(n, 8)
     grid = torch.cat([original[:cols], recon[:cols], edited[:cols], randomed[:cols]])
     return metrics, grid, cols
-
-
-# ----------------------------------------------------------------------------
-# Stages.
-
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def run_counterfactual(cfg, data_dir: Path, model_dir: Path, out_dir: Path, progress: bool = True) -> dict:
-    """Grid of chunk interpolations between consecutive test images -> out_dir/{grid.png, grid.json}."""
-    from ..data.prepare import load_split
-    from ..training.representation import Representation
-    d = cfg.diti
-    rep = Representation(model_dir)
-    rep.load_dpm()
-    images, _ = load_split(data_dir, "test")
-    x = torch.from_numpy(np.ascontiguousarray(images[:2 * d.cf_pairs])).to(torch.float32) / 127.5 - 1
-    t_ranges = list(zip(d.cf_t_from, d.cf_t_to))
-    grid, labels = counterfactual_grid(rep, x[0::2], x[1::2], t_ranges, d.cf_alphas, d.cf_encode_steps,
-                                       d.cf_decode_steps, slerp_xT=d.cf_slerp_xT, progress=progress)
-    layout = {"columns": ["original"] + [f"alpha={a}" for a in d.cf_alphas], "rows": labels, "slerp_xT": d.cf_slerp_xT,
-              "encode_steps": d.cf_encode_steps, "decode_steps": d.cf_decode_steps,
-              "test_indices": list(range(2 * d.cf_pairs))}
-    out_dir = Path(out_dir)
-    tmp = _tmp_dir(out_dir)
-    save_image_grid(grid, tmp / "grid.png", ncols=1 + len(d.cf_alphas))
-    (tmp / "grid.json").write_text(json.dumps(layout, indent=2))
-    _replace_dir(tmp, out_dir)
-    _log_to_run(cfg, rep.run_id, out_dir, "counterfactual", {}, prefix="diti.cf_")
-    return layout
-
-
-def run_manipulation(cfg, data_dir: Path, model_dir: Path, featurenet_dir: Path, out_dir: Path,
-                     metrics_path: Path, progress: bool = True) -> dict:
-    """ProbMask edit of diti.manip_attribute -> out_dir/grid.png and metrics_path."""
-    from ..data.celeba import ATTRIBUTE_NAMES
-    from ..data.prepare import load_split
-    from ..training.representation import Representation
-    from .featurenet_stage import load_featurenet
-    d = cfg.diti
-    rep = Representation(model_dir)
-    rep.load_dpm()
-    attrnet, attributes = load_featurenet(featurenet_dir)
-    if d.manip_attribute not in attributes:
-        raise ValueError(f"diti.manip_attribute: {d.manip_attribute} is not predicted by {featurenet_dir} ({attributes})")
-    col = ATTRIBUTE_NAMES.index(d.manip_attribute)
-    (tr_x, tr_a), (te_x, te_a) = load_split(data_dir, "train"), load_split(data_dir, "test")
-    metrics, grid, cols = manipulate(
-        rep, attrnet, attributes.index(d.manip_attribute), torch.from_numpy(tr_x), torch.from_numpy(tr_a[:, col]),
-        torch.from_numpy(te_x), torch.from_numpy(te_a[:, col]), keep=d.manip_dims, epochs=d.manip_epochs,
-        lr=d.manip_lr, scale=d.manip_scale, num_images=d.manip_images, encode_steps=d.manip_encode_steps,
-        decode_steps=d.manip_decode_steps, seed=d.seed, progress=progress)
-    metrics = {"manip_attribute": d.manip_attribute, **metrics}
-    out_dir = Path(out_dir)
-    tmp = _tmp_dir(out_dir)
-    save_image_grid(grid, tmp / "grid.png", ncols=cols)
-    (tmp / "grid.json").write_text(json.dumps({"rows": ["original", "reconstruction", f"+{d.manip_attribute} (ProbMask)",
-                                                        "random direction, same norm"]}, indent=2))
-    _replace_dir(tmp, out_dir)
-    _write_json(Path(metrics_path), metrics)
-    _log_to_run(cfg, rep.run_id, out_dir, "manipulation",
-                {k: v for k, v in metrics.items() if isinstance(v, (int, float))}, prefix="diti.manip_",
-                extra_file=Path(metrics_path))
-    return metrics
-
-
-def _tmp_dir(out_dir: Path) -> Path:
-    """A fresh sibling of out_dir (same filesystem, so the final rename is atomic)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    import shutil
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
-
-
-def _log_to_run(cfg, run_id, out_dir: Path, artifact_path: str, metrics: dict, prefix: str, extra_file=None) -> None:
-    if not run_id:
-        return
-    import mlflow
-    from ..config import flatten
-    from ..tracking.mlflow_run import tracked_run
-    with tracked_run(cfg.tracking.experiment, run_id=run_id):
-        if metrics:
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.set_tags({f"evaluated_with.{k}": str(v) for k, v in flatten(cfg).items() if k.startswith(prefix)})
-        mlflow.log_artifacts(str(out_dir), artifact_path)
-        if extra_file is not None:
-            mlflow.log_artifact(str(extra_file), artifact_path)

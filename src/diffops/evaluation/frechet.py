@@ -169,3 +169,10 @@ def frechet_distance_scipy(mu1, sigma1, mu2, sigma2) -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 # ----------------------------------------------------------------------------
+
+
+def fd_features(a, b) -> float:
+    """Fréchet distance between Gaussian fits of two feature sets (N, D), or FeatureStats already fitted."""
+    sa = a if isinstance(a, FeatureStats) else FeatureStats().update(a)
+    sb = b if isinstance(b, FeatureStats) else FeatureStats().update(b)
+    return frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)

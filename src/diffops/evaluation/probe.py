@@ -18,9 +18,6 @@ so their AP stays at the positive rate: `probe_map_drawn` is the signal, `probe_
 """
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -123,63 +120,3 @@ def probe_encoder(cfg, splits: dict, encoder, name: str = "", progress: bool = F
         print(f"probe {name:>7}: test mAP {result['probe_map']:.4f}  drawn {result['probe_map_drawn']:.4f}"
               f"  undrawn {result['probe_map_undrawn']:.4f}  (epoch {out['best_epoch']})")
     return result
-
-
-def run_probe(cfg, data_dir: Path, model_dirs: dict[str, Path], metrics_path: Path,
-              baselines: bool = True, progress: bool = True) -> dict:
-    """Probe each trained representation (name -> model dir) and, with baselines, `random` and `pixels`.
-
-    Writes metrics_path (JSON: per representation probe_map / _drawn / _undrawn / best epoch, and the
-    per-attribute test AP) and logs each representation's numbers into its training run; the baselines
-    and the per-attribute table go into the first representation's run (DiTi's).
-    """
-    from ..data.prepare import load_split
-    from ..training.loop import build_trainable
-    from ..training.representation import Representation
-    splits = {s: load_split(data_dir, s) for s in ("train", "val", "test")}
-
-    encoders, runs, reps = {}, {}, []
-    for name, model_dir in model_dirs.items():
-        reps.append(Representation(model_dir))
-        encoders[name], runs[name] = reps[-1].encoder, reps[-1].run_id
-    if baselines:   # the first representation's encoder as its training initialised it, and raw pixels
-        with torch.random.fork_rng(devices=[]):
-            encoders["random"] = build_trainable(reps[0].cfg).extra["encoder"].eval().requires_grad_(False)
-        encoders["pixels"] = None
-
-    results = {name: probe_encoder(cfg, splits, enc, name, progress) for name, enc in encoders.items()}
-
-    positive_rate = {a: float(r) for a, r in zip(ATTRIBUTE_NAMES, splits["test"][1].mean(0))}
-    report = {"split_sizes": {s: int(len(v[1])) for s, v in splits.items()}, "test_positive_rate": positive_rate,
-              "drawn_attributes": list(DRAWN_ATTRIBUTES), "representations": results}
-    metrics_path = Path(metrics_path)
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = metrics_path.with_name(metrics_path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, metrics_path)
-    _log(cfg, results, runs, metrics_path)
-    return report
-
-
-def _log(cfg, results: dict, runs: dict, metrics_path: Path) -> None:
-    import mlflow
-    from ..tracking.mlflow_run import tracked_run
-    names = list(runs)
-    for i, name in enumerate(names):
-        if not runs[name]:
-            continue
-        with tracked_run(cfg.tracking.experiment, run_id=runs[name]):
-            shown = list(results) if i == 0 else [name]      # the first (DiTi) run holds the whole comparison
-            for n in shown:
-                suffix = "" if n == name else f".{n}"
-                mlflow.log_metrics({f"{k}{suffix}": float(v) for k, v in results[n].items()
-                                    if k in ("probe_map", "probe_map_drawn", "probe_map_undrawn", "best_epoch")})
-            mlflow.set_tags({f"probed_with.{k}": str(v) for k, v in to_flat_probe(cfg).items()})
-            if i == 0:
-                mlflow.log_artifact(str(metrics_path), "probe")
-
-
-def to_flat_probe(cfg) -> dict:
-    d = cfg.diti
-    return {"diti.probe_epochs": d.probe_epochs, "diti.probe_lr": d.probe_lr, "diti.probe_batch_size": d.probe_batch_size,
-            "diti.probe_standardize": d.probe_standardize, "diti.probe_seed": d.probe_seed}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config.diti import allocation_problem, chunk_starts, stage_chunk_counts  # noqa: F401 (chunk_starts: re-exported)   # pure integers; chunk_starts re-exported
 from ..diffusion.ddpm import T
 from .pdae import PDAE
 
@@ -32,56 +33,11 @@ ALLOCATIONS = ("balanced", "stages")
 
 
 # ----------------------------------------------------------------------------
-# Chunk allocation (pure integer arithmetic; also used by config validation).
+# Chunk allocation (chunk_starts, stage_chunk_counts and allocation_problem live in config.diti).
 
 def chunk_index(t, k: int, num_steps: int = T):
     """idx(t) = floor(t k / T) for an int or an integer tensor."""
     return (t * k) // num_steps
-
-
-def chunk_starts(k: int, num_steps: int = T) -> list[int]:
-    """First timestep of each chunk: the smallest t with idx(t) = i, i.e. ceil(i T / k)."""
-    return [(i * num_steps + k - 1) // k for i in range(k)]
-
-
-def stage_chunk_counts(k: int, stages, num_steps: int = T) -> list[int]:
-    """How many chunks start in each stage [stages[s-1], stages[s])."""
-    counts = [0] * len(stages)
-    for start in chunk_starts(k, num_steps):
-        counts[next(s for s, end in enumerate(stages) if end > start)] += 1
-    return counts
-
-
-def allocation_problem(latent_dim: int, k: int, allocation: str, stages, dims_per_stage,
-                       num_steps: int = T) -> tuple[str, str] | None:
-    """(key, problem) if this allocation cannot be built, else None. Keys are relative to `diti.`."""
-    if k > num_steps:
-        return "k", f"must be <= the {num_steps} diffusion steps, got {k}"
-    if k == 1:
-        return None                                    # PDAE: one chunk, the whole z (reference special case)
-    if allocation == "balanced":
-        if latent_dim < k:
-            return "latent_dim", f"must be >= diti.k ({k}) so that every chunk gets a dimension, got {latent_dim}"
-        return None
-    if len(stages) != len(dims_per_stage) or not stages:
-        return "dims_per_stage", (f"must have one entry per diti.stages entry ({len(stages)}), "
-                                  f"got {len(dims_per_stage)}")
-    for s, end in enumerate(stages):
-        if end <= (stages[s - 1] if s else 0):
-            return f"stages[{s}]", f"must be greater than the previous stage end ({stages[s - 1] if s else 0}), got {end}"
-    if stages[-1] != num_steps:
-        return f"stages[{len(stages) - 1}]", f"the last stage must end at T = {num_steps}, got {stages[-1]}"
-    if sum(dims_per_stage) != latent_dim:
-        return "dims_per_stage", (f"must sum to diti.latent_dim ({latent_dim}), got "
-                                  f"{' + '.join(map(str, dims_per_stage))} = {sum(dims_per_stage)}")
-    for s, (n, dims) in enumerate(zip(stage_chunk_counts(k, stages, num_steps), dims_per_stage)):
-        lo = stages[s - 1] if s else 0
-        if n == 0:
-            return f"stages[{s}]", f"no chunk of k = {k} starts in [{lo}, {stages[s]}); widen the stage or raise diti.k"
-        if dims < n:
-            return f"dims_per_stage[{s}]", (f"must be >= the {n} chunks starting in [{lo}, {stages[s]}) "
-                                            f"so that each gets a dimension, got {dims}")
-    return None
 
 
 def chunk_end_dims(latent_dim: int, k: int, allocation: str = "balanced", stages=(), dims_per_stage=(),
@@ -118,6 +74,10 @@ def mask_tables(ends: list[int], latent_dim: int) -> tuple[torch.Tensor, torch.T
 
 class DiTi(PDAE):
     name = "diti"
+
+    @staticmethod
+    def representation_params(d):
+        return d
 
     def __init__(self, cfg):
         super().__init__(cfg)

@@ -8,16 +8,14 @@ import torch
 from torch import nn
 
 from ..diffusion.edm import edm_loss
+from .base import Method
 
 
-class EDM:
+class EDM(Method):
     name = "edm"
 
     def __init__(self, cfg):
         self.P_mean, self.P_std, self.sigma_data = cfg.edm.P_mean, cfg.edm.P_std, cfg.edm.sigma_data
-
-    def extra_modules(self) -> dict[str, nn.Module]:
-        return {}
 
     def loss(self, D: nn.Module, modules: dict[str, nn.Module], batch: dict[str, torch.Tensor],
              generator: torch.Generator) -> torch.Tensor:

@@ -17,16 +17,18 @@ Only the encoder and the shift branch train (`freeze_denoiser`); the loop loads 
 """
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 
 import torch
 from torch import nn
 
+from ..config import MethodConfig
 from ..diffusion.ddpm import T, DDPMSchedule
 from ..diffusion.edm import edm_coefficients
 from ..nets.encoder import Encoder
 from ..nets.shift_decoder import ShiftDecoder, unet_decode, unet_encode
 from ..nets.unet import unet_kwargs
+from .base import Method
 
 
 def frozen_dpm(D: nn.Module, x_t: torch.Tensor, t: torch.Tensor, sched: DDPMSchedule):
@@ -39,12 +41,26 @@ def frozen_dpm(D: nn.Module, x_t: torch.Tensor, t: torch.Tensor, sched: DDPMSche
     return sched.eps_from_denoised(x_tilde, c_skip * x_tilde + c_out * F_x, sigma), feats
 
 
-STRUCTURE_KEYS = ("latent_dim", "k", "allocation", "stages", "dims_per_stage", "mode", "encoder_width")
-
-
-class PDAE:
+class PDAE(Method):
     name = "pdae"
     freeze_denoiser = True      # training/loop.py: D gets requires_grad False; only extra_modules train
+    params_section = "diti"     # shared with DiTi; PDAE is DiTi with k = 1
+
+    @staticmethod
+    def representation_params(d):
+        """The diti.* values this method trains with: PDAE has one stage (k = 1)."""
+        return replace(d, k=1, allocation="balanced", mode="base")
+
+    @classmethod
+    def training_config(cls, cfg):
+        """The loop reads train.* and method.name: derive them from the diti section. The learning rate is
+        diti.lr for any process count (diti.batch_size is global); the reference scales it by
+        local_batch / 32 instead, which makes runs on different GPU counts differ."""
+        d = cls.representation_params(cfg.diti)
+        train = replace(cfg.train, seed=d.seed, duration_kimg=d.duration_kimg, batch_size=d.batch_size, lr=d.lr,
+                        lr_rampup_kimg=0.0, ema_halflife_kimg=d.ema_halflife_kimg,
+                        checkpoint_every_kimg=d.checkpoint_every_kimg, grid_every_kimg=d.duration_kimg)
+        return replace(cfg, method=MethodConfig(name=cls.name), diti=d, train=train)
 
     def __init__(self, cfg):
         d = cfg.diti
@@ -52,8 +68,6 @@ class PDAE:
         self.resolution = cfg.data.resolution
         self.unet_spec = unet_kwargs(cfg.model, cfg.data.resolution)
         self.sched = DDPMSchedule(T)
-        # The loop's checkpoint hash covers data/model/method/edm/train; these diti keys shape the modules too.
-        self.fingerprint = json.dumps({key: getattr(d, key) for key in STRUCTURE_KEYS}, sort_keys=True)
 
     def extra_modules(self) -> dict[str, nn.Module]:
         return {"encoder": Encoder(self.resolution, self.latent_dim, self.encoder_width),

@@ -26,22 +26,24 @@ alpha = 0 is dsm_obs; the paper's alpha is unverified), clipping of w to [weight
 range where weighting and correction apply (w = 1 and no correction outside), and the ablations
 use_weight / use_correction of tiw_dsm. tiw_compat takes none of them (the released code has none).
 
-The discriminator is a frozen extra module (so the loop moves it with the model); its directory comes in as
-the keyword argument `discriminator` (`diffops train --discriminator DIR`). `fingerprint` names everything
-the loss depends on beyond the train sections, so checkpoints of another discriminator are never resumed.
+The discriminator is a frozen extra module (so the loop moves it with the model); it comes in loaded, as the
+keyword argument `discriminator` = (net, checkpoint entry) of artifacts/discriminator.py (the stage loads
+`diffops train --discriminator DIR` at tiw.discriminator_step). `fingerprint` names the discriminator's
+weights, and the `tiw` section joins the checkpoint hash, so checkpoints of another one are never resumed.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
-from pathlib import Path
+from dataclasses import replace
 
 import torch
 from torch import nn
 
+from ..config import ConfigError, TIWConfig
 from ..diffusion import vp
+from .base import Method
 
 MODES = ("dsm_ref", "dsm_obs", "iw_dsm", "tiw_dsm", "tiw_compat")
 NEEDS_DISCRIMINATOR = ("iw_dsm", "tiw_dsm", "tiw_compat")
@@ -50,11 +52,24 @@ LOGIT_CLIP = math.log((1 - D_CLIP) / D_CLIP)        # the same clip on log w = l
 KNOBS = ("alpha", "weight_min", "weight_max", "tau_min", "tau_max", "use_weight", "use_correction")
 
 
-class TIWDSM:
-    def __init__(self, cfg, mode: str = "tiw_dsm", discriminator=None):
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        self.name = mode
+class TIWDSM(Method):
+    mode = "tiw_dsm"
+    params_section = "tiw"
+
+    @classmethod
+    def training_config(cls, cfg):
+        """The quickstart comparison's config for this loss: method.name = the mode, data.resolution = the
+        split's (data.resolution / bias_split.downsample), the losses' own optimiser and budget (tiw_train.*)
+        in place of train.*, and the tiw.* sampling budget in place of sample.num_images / sample.steps;
+        model.*, edm.* and the other sample.* keys are shared with the EDM baseline."""
+        t = cfg.tiw
+        return replace(cfg, method=replace(cfg.method, name=cls.mode),
+                       data=replace(cfg.data, resolution=cfg.data.resolution // cfg.bias_split.downsample),
+                       train=cfg.tiw_train,
+                       sample=replace(cfg.sample, num_images=t.sample_num_images, steps=t.sample_steps))
+
+    def __init__(self, cfg, discriminator=None):
+        mode = self.name = self.mode
         self.P_mean, self.P_std, self.sigma_data = cfg.edm.P_mean, cfg.edm.P_std, cfg.edm.sigma_data
         self.tiw = cfg.tiw
         self.disc = None
@@ -65,11 +80,8 @@ class TIWDSM:
                                  f"diffops train --discriminator models/tiw/discriminator")
             if mode == "tiw_compat":
                 _check_compat_knobs(cfg)
-            from ..training.discriminator import load_discriminator
-            self.disc, entry = load_discriminator(discriminator, cfg.tiw.discriminator_step)
-            extractor_sha = hashlib.sha256((Path(discriminator) / "attrnet.safetensors").read_bytes()).hexdigest()
-            fingerprint.update({k: getattr(cfg.tiw, k) for k in KNOBS}, discriminator_step=cfg.tiw.discriminator_step,
-                               head_sha256=entry["sha256"], extractor_sha256=extractor_sha)
+            self.disc, entry = discriminator
+            fingerprint.update(head_sha256=entry["sha256"], extractor_sha256=entry["extractor_sha256"])
         self.fingerprint = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
 
     def extra_modules(self) -> dict[str, nn.Module]:
@@ -132,8 +144,6 @@ class TIWDSM:
 
 
 def _check_compat_knobs(cfg) -> None:
-    from ..config import ConfigError
-    from ..config.schema import TIWConfig
     default = TIWConfig()
     for k in KNOBS:
         if getattr(cfg.tiw, k) != getattr(default, k):
@@ -141,19 +151,5 @@ def _check_compat_knobs(cfg) -> None:
                               f"leave it at {getattr(default, k)} (got {getattr(cfg.tiw, k)}) or use tiw_dsm")
 
 
-# One class, five registry names: method.name selects the loss.
-TIW_METHODS = {mode: functools.partial(TIWDSM, mode=mode) for mode in MODES}
-
-
-def comparison_config(cfg, loss: str):
-    """The quickstart comparison's config for one loss: method.name = loss, data.resolution = the split's
-    (data.resolution / bias_split.downsample), the tiw.* training and sampling budget in place of train.duration_kimg /
-    sample.num_images / sample.steps; everything else shared."""
-    from dataclasses import replace
-    if loss not in MODES:
-        raise ValueError(f"loss must be one of {', '.join(MODES)}, got {loss!r}")
-    t = cfg.tiw
-    return replace(cfg, method=replace(cfg.method, name=loss),
-                   data=replace(cfg.data, resolution=cfg.data.resolution // cfg.bias_split.downsample),
-                   train=replace(cfg.train, duration_kimg=t.duration_kimg),
-                   sample=replace(cfg.sample, num_images=t.sample_num_images, steps=t.sample_steps))
+# One class per mode: method.name selects the loss.
+TIW_METHODS = {mode: type(mode, (TIWDSM,), {"mode": mode}) for mode in MODES}

@@ -1,4 +1,4 @@
-"""The sample stage: a folder of PNGs, one per seed, from an exported denoiser.
+"""A sample set: a folder of PNGs, one per seed (images/{seed:06d}.png), and grid.png of the first 64.
 
 Seeds are split as in edm generate.py: into ceil(n / (batch * W)) * W chunks, rank r takes every
 W-th chunk. Each image depends only on its seed, so the set is the same for any batch size or W.
@@ -6,20 +6,17 @@ W-th chunk. Each image depends only on its seed, so the set is the same for any 
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..evaluation.grid import save_image_grid
-from ..training.accelerator import make_accelerator
-from .edm_sampler import generate_images
-from .load import load_denoiser
+from ..utils.accelerator import make_accelerator
+from ..utils.grid import save_image_grid
+from ..utils.io import replace_dir, tmp_path
 
 
 def sampler_kwargs(s) -> dict:
@@ -33,28 +30,22 @@ def seed_chunks(seeds, batch_size: int, rank: int, world: int) -> list[list[int]
     return [c.tolist() for c in chunks[rank::world] if len(c)]
 
 
-def sample_images(cfg, model_dir: Path, out_dir: Path, wrap_denoiser=None) -> Path:
-    """wrap_denoiser(D) -> D' replaces the loaded denoiser (e.g. sampling/guidance.py's GuidedDenoiser)."""
-    accelerator = make_accelerator()
+def write_sample_set(out_dir: Path, seeds: list[int], generate, batch_size: int, desc: str = "sample",
+                     accelerator=None) -> bool:
+    """generate(seeds, device) -> uint8 (N, 3, H, W); every process takes its chunks. Writes out_dir
+    atomically; returns True on the main process (which should then record the set)."""
+    accelerator = accelerator or make_accelerator()
     out_dir = Path(out_dir)
-    D, spec = load_denoiser(model_dir, accelerator.device)
-    if wrap_denoiser is not None:
-        D = wrap_denoiser(D)
-    s = cfg.sample
-    seeds = list(range(s.seed_start, s.seed_start + s.num_images))
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    tmp = tmp_path(out_dir)
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "images").mkdir(parents=True)
     accelerator.wait_for_everyone()
 
-    chunks = seed_chunks(seeds, s.batch_size, accelerator.process_index, accelerator.num_processes)
-    nfe = 2 * s.steps - 1
-    with tqdm(total=sum(map(len, chunks)), unit="img", desc=f"sample ({nfe} NFE)",
-              disable=not accelerator.is_main_process) as pbar:
+    chunks = seed_chunks(seeds, batch_size, accelerator.process_index, accelerator.num_processes)
+    with tqdm(total=sum(map(len, chunks)), unit="img", desc=desc, disable=not accelerator.is_main_process) as pbar:
         for chunk in chunks:
-            images = generate_images(D, chunk, spec["unet"]["resolution"], device=accelerator.device,
-                                     **sampler_kwargs(s))
+            images = generate(chunk, accelerator.device)
             for seed, img in zip(chunk, images.permute(0, 2, 3, 1).numpy()):
                 Image.fromarray(img).save(tmp / "images" / f"{seed:06d}.png")
             pbar.update(len(chunk))
@@ -63,14 +54,9 @@ def sample_images(cfg, model_dir: Path, out_dir: Path, wrap_denoiser=None) -> Pa
     if accelerator.is_main_process:
         grid = np.stack([np.asarray(Image.open(tmp / "images" / f"{seed:06d}.png")) for seed in seeds[:64]])
         save_image_grid(grid.transpose(0, 3, 1, 2), tmp / "grid.png", ncols=8)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(tmp, out_dir)
-        if spec.get("mlflow_run_id"):
-            from ..tracking.mlflow_run import tracked_run
-            with tracked_run(cfg.tracking.experiment, run_id=spec["mlflow_run_id"]):
-                mlflow.log_artifact(str(out_dir / "grid.png"), "samples")
+        replace_dir(tmp, out_dir)
     accelerator.wait_for_everyone()
-    return out_dir
+    return accelerator.is_main_process
 
 
 def read_sample_set(samples_dir: Path) -> np.ndarray:

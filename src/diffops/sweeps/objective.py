@@ -2,7 +2,8 @@
 
 The trial config is the params file with `sweep.budget` and then the trial's params applied by
 diffops.config.apply_overrides, exactly what `dvc exp run -S <budget> -S <params>` would run, validated by
-load_params. Training logs into the trial's nested MLflow run (mlflow_run_id=), and so does the scoring.
+load_params. Training logs into the trial's nested MLflow run (run_id=), and so does the scoring: a trial calls the
+same stage code (diffops.stages) that `dvc repro` runs.
 What a trial runs is `sweep.objective`, the path of a pipeline stage chain:
 
     edm    train -> sample -> evaluate            (fd_attrnet | attr_rate_mae, on data/prepared)
@@ -19,27 +20,46 @@ the EMA encoder at that checkpoint. The trial's value is the full score of the f
 """
 from __future__ import annotations
 
+import copy
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import optuna
 import torch
 from mlflow.entities import Metric
 
+from ..artifacts.representation import Representation
 from ..config import apply_overrides, flatten, load_params
 from ..data.prepare import load_split
-from ..evaluation.evaluate import evaluate
-from ..evaluation.featurenet import attribute_rates, extract
-from ..evaluation.featurenet_stage import load_featurenet
-from ..evaluation.frechet import FeatureStats, frechet_distance
+from ..evaluation.bias import BiasScorer, score_loss
+from ..evaluation.probe import probe_encoder
 from ..methods import METHODS
 from ..sampling.edm_sampler import generate_images
-from ..sampling.sample_set import sample_images, sampler_kwargs
-from ..training.loop import train
+from ..sampling.sample_set import sampler_kwargs
+from ..stages import evaluate, sample, tiw_sample, tiw_table, tiw_train, train, train_representation
 from . import storage as st
 from .space import Param, format_override
+
+
+@dataclass(frozen=True)
+class ObjectiveRow:
+    """What a sweep.objective runs: the method whose training_config the loop sees, the default training data
+    and the stage that makes it, the inputs it needs from other stages, and its stage chain (Objective.run_<name>)."""
+    method: str
+    data: str
+    data_stage: str
+    inputs: tuple[str, ...] = ()
+
+
+# The one table of objectives (the metrics each may optimise are config/sweep.py's METRICS).
+OBJECTIVES = {
+    "edm": ObjectiveRow("edm", "data/prepared", "prepare"),
+    "tiw": ObjectiveRow("tiw_dsm", "data/tiw/obs", "tiw_split", ("discriminator",)),
+    "diti": ObjectiveRow("diti", "data/prepared", "prepare", ("edm",)),
+}
+INPUT_STAGES = {"edm": "train", "discriminator": "tiw_discriminator"}
 
 NIMG_TRAINED = "diffops.nimg_trained"       # trial user attrs: compute spent by the trial
 NIMG_SAMPLED = "diffops.nimg_sampled"       # intermediate sets + final sample set (+ untrained baseline)
@@ -53,15 +73,9 @@ def trial_config(raw: dict, budget, params: dict):
 
 
 def trained_config(cfg):
-    """The Config the training loop sees for cfg.sweep.objective (diti and tiw derive train.* from their
-    own sections: diti.duration_kimg, tiw.duration_kimg, ...)."""
-    if cfg.sweep.objective == "diti":
-        from ..training.representation import training_config
-        return training_config(cfg, "diti")
-    if cfg.sweep.objective == "tiw":
-        from ..methods.tiw_dsm import comparison_config
-        return comparison_config(cfg, "tiw_dsm")
-    return cfg
+    """The Config the training loop sees for cfg.sweep.objective: its method's training_config (diti and tiw
+    derive train.* from their own sections: diti.duration_kimg, tiw_train.*)."""
+    return METHODS[OBJECTIVES[cfg.sweep.objective].method].training_config(cfg)
 
 
 def checkpoint_step(cfg, cur_nimg: int) -> int:
@@ -129,25 +143,27 @@ class Objective:
     # ------------------------------------------------------------------------
     # The stage chains (see the module doc).
 
+    # The same stage code `dvc repro` runs, into the trial's temp folder and its nested MLflow run.
+
     def run_edm(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
-        train(cfg, self.data_dir, tmp / "model", tmp / "state", on_checkpoint=on_checkpoint, mlflow_run_id=run_id)
-        sample_images(cfg, tmp / "model", tmp / "samples")
+        train.run(cfg, self.data_dir, tmp / "model", tmp / "state", run_id=run_id, on_checkpoint=on_checkpoint)
+        sample.run(cfg, tmp / "model", tmp / "samples")
         spent[NIMG_SAMPLED] += cfg.sample.num_images * (2 if cfg.evaluate.untrained_baseline else 1)
-        return evaluate(cfg, self.data_dir, self.featurenet_dir, tmp / "samples", tmp / "model", tmp / "metrics.json")
+        return evaluate.run(cfg, self.data_dir, self.featurenet_dir, tmp / "samples", tmp / "model",
+                            tmp / "metrics.json")
 
     def run_tiw(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
-        from ..evaluation.bias import evaluate_bias
-        train(tcfg, self.data_dir, tmp / "model", tmp / "state", on_checkpoint=on_checkpoint, mlflow_run_id=run_id,
-              method_inputs={"discriminator": self._input("discriminator")})
-        sample_images(tcfg, tmp / "model", tmp / "samples")
+        tiw_train.run(cfg, "tiw_dsm", self.data_dir, self._input("discriminator"), tmp / "model", tmp / "state",
+                      run_id=run_id, on_checkpoint=on_checkpoint)
+        tiw_sample.run(cfg, "tiw_dsm", tmp / "model", tmp / "samples")
         spent[NIMG_SAMPLED] += tcfg.sample.num_images
-        return evaluate_bias(tcfg, self.data_dir, self.featurenet_dir, tmp / "samples", tmp / "model",
-                             tmp / "metrics.json", "tiw_dsm", scorer=self.scorer(tcfg))
+        metrics = score_loss(self.scorer(tcfg), tmp / "samples", "tiw_dsm")
+        tiw_table.record_loss(tcfg, metrics, tmp / "model", tmp / "metrics.json")
+        return metrics
 
     def run_diti(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
-        from ..training.representation import Representation, train_representation
-        train_representation(cfg, "diti", self.data_dir, self._input("edm"), tmp / "model", tmp / "state",
-                             mlflow_run_id=run_id, on_checkpoint=on_checkpoint)
+        train_representation.run(cfg, "diti", self.data_dir, self._input("edm"), tmp / "model", tmp / "state",
+                                 run_id=run_id, on_checkpoint=on_checkpoint)
         result = self.probe(cfg, Representation(tmp / "model").encoder)
         self.tracker.client.log_batch(run_id, metrics=[
             Metric(k, float(v), int(time.time() * 1000), 0) for k, v in result.items()
@@ -157,7 +173,7 @@ class Objective:
     def _input(self, name: str) -> Path:
         path = self.inputs.get(name)
         if path is None or not path.exists():
-            stage = {"edm": "train", "discriminator": "tiw_discriminator"}[name]
+            stage = INPUT_STAGES[name]
             raise FileNotFoundError(f"sweep.objective {self.sweep.objective} needs {name} = {path}: run "
                                     f"`dvc repro {stage}` first (or pass --{name} DIR)")
         return path
@@ -168,21 +184,16 @@ class Objective:
     def reference(self, cfg):
         split = cfg.evaluate.reference_split
         if split not in self._reference:
-            net, _ = load_featurenet(self.featurenet_dir)
-            images, _ = load_split(self.data_dir, split)
-            feats, probs = extract(net, torch.from_numpy(np.ascontiguousarray(images)), cfg.evaluate.batch_size)
-            self._reference[split] = (net, FeatureStats().update(feats), attribute_rates(probs))
+            self._reference[split] = evaluate.reference(cfg, self.data_dir, self.featurenet_dir)
         return self._reference[split]
 
     def scorer(self, tcfg):
         if self._scorer is None:
-            from ..evaluation.bias import BiasScorer
             self._scorer = BiasScorer(tcfg, self.data_dir, self.featurenet_dir)
         return self._scorer
 
     def probe(self, cfg, encoder) -> dict:
         """diti_probe's linear probe of one encoder; probe_val_map = its validation mAP at the chosen epoch."""
-        from ..evaluation.probe import probe_encoder
         if self._splits is None:
             self._splits = {s: load_split(self.data_dir, s) for s in ("train", "val", "test")}
         result = probe_encoder(cfg, self._splits, encoder.eval())
@@ -191,7 +202,6 @@ class Objective:
     def intermediate(self, tcfg, ema, spent: dict) -> float:
         """A cheap estimate of the study's metric for the EMA modules at a checkpoint (see the module doc)."""
         if self.sweep.objective == "diti":
-            import copy
             encoder = copy.deepcopy(ema.extra["encoder"]).requires_grad_(False)
             return float(self.probe(tcfg, encoder)["probe_val_map"])
         D = ema.D
@@ -204,9 +214,6 @@ class Objective:
         spent[NIMG_SAMPLED] += n
         if self.sweep.objective == "tiw":
             return float(self.scorer(tcfg).score(images.cpu().numpy())[self.sweep.metric])
-        net, ref, ref_rates = self.reference(tcfg)
-        feats, probs = extract(net, images, tcfg.evaluate.batch_size)
-        if self.sweep.metric == "attr_rate_mae":
-            return float(np.abs(attribute_rates(probs) - ref_rates).mean())
-        stats = FeatureStats().update(feats)
-        return frechet_distance(stats.mu, stats.sigma, ref.mu, ref.sigma)
+        ref = self.reference(tcfg)
+        feats, probs = ref.features(images)
+        return ref.attr_rate_mae(probs) if self.sweep.metric == "attr_rate_mae" else ref.fd_of(feats)

@@ -10,8 +10,6 @@ goes on (catch=(Exception,)).
 """
 from __future__ import annotations
 
-import contextlib
-import signal
 from pathlib import Path
 
 import optuna
@@ -19,7 +17,8 @@ from optuna.trial import TrialState
 
 from ..config import ConfigError, apply_overrides, flatten, load_params
 from ..methods import METHODS
-from ..tracking.mlflow_run import RunInterrupted, project_root
+from ..tracking.mlflow_run import project_root
+from ..utils.signals import interrupts_raise
 from ..tracking.optuna_mlflow import OptunaMlflow
 from . import results
 from . import storage as st
@@ -31,10 +30,10 @@ from .study import OPTUNA_VERSION, PRUNER, SAMPLER, open_study
 def read_raw(params_path: Path, study_file: Path | None = None) -> dict:
     """The params file's raw dict; a study file's sections update it key by key (its `sweep:` block is the
     study, e.g. studies/diti-k.yaml; other sections it names change the base config of every trial)."""
-    from ..config.load import _parse_yaml
-    raw = _parse_yaml(Path(params_path).read_text(), str(params_path)) or {}
+    from ..config import parse_yaml
+    raw = parse_yaml(Path(params_path).read_text(), str(params_path)) or {}
     if study_file is not None:
-        overlay = _parse_yaml(Path(study_file).read_text(), str(study_file)) or {}
+        overlay = parse_yaml(Path(study_file).read_text(), str(study_file)) or {}
         if not isinstance(overlay, dict) or not all(isinstance(v, dict) for v in overlay.values()):
             raise ConfigError("", "a study file holds params sections (mappings), e.g. `sweep: {study: ..., "
                                   "space: [...]}`", str(study_file))
@@ -58,18 +57,6 @@ def check_trial_configs(raw: dict, sweep, space: list[Param], source: str):
             tried = ", ".join(format_override(k, v) for k, v in params.items())
             raise ConfigError(e.key, f"{e.problem} (in the trial with sweep.budget and {tried})", source) from None
     return load_params(apply_overrides(raw, sweep.budget), methods=METHODS)
-
-
-@contextlib.contextmanager
-def _interrupts_raise():
-    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt), so the worker can end its runs truthfully."""
-    def handler(signum, frame):
-        raise RunInterrupted(f"received {signal.Signals(signum).name}")
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_file: Path | None = None,
@@ -116,7 +103,7 @@ def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_
                           inputs=inputs)
     status = "FAILED"
     try:
-        with _interrupts_raise():
+        with interrupts_raise():        # SIGTERM ends the worker's runs truthfully, like Ctrl-C
             todo = sweep.n_trials - st.spent(study)
             todo = todo if n_trials is None else min(todo, n_trials)
             if todo > 0:

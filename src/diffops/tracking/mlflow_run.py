@@ -16,11 +16,10 @@ from pathlib import Path
 
 import mlflow
 
+from ..artifacts import producing_run_id
+from ..utils.signals import interrupts_raise
+
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"   # MLflow 3 UI: open on the runs table, not GenAI
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Raised from the SIGTERM/SIGINT handler so the run can be marked KILLED."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -81,18 +80,6 @@ def git_lineage(root: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _signals_raise_interrupted():
-    def handler(signum, frame):
-        raise RunInterrupted(f"received {signal.Signals(signum).name}")
-    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-@contextlib.contextmanager
 def tracked_run(experiment: str, *, run_name: str | None = None, run_id: str | None = None,
                 stage: str | None = None, system_metrics: bool = False, root: Path | None = None):
     """Start (or reopen, with run_id) an MLflow run; end it FINISHED, FAILED or KILLED."""
@@ -100,14 +87,14 @@ def tracked_run(experiment: str, *, run_name: str | None = None, run_id: str | N
     use_experiment(experiment, root)
     if system_metrics:
         mlflow.set_system_metrics_sampling_interval(5)
-    with _signals_raise_interrupted():
+    with interrupts_raise(signal.SIGTERM, signal.SIGINT):
         run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name,
                                log_system_metrics=system_metrics or None)
         try:
             if run_id is None:
                 mlflow.set_tags(git_lineage(root) | ({"diffops.stage": stage} if stage else {}))
             yield run
-        except KeyboardInterrupt:           # includes RunInterrupted (SIGTERM)
+        except KeyboardInterrupt:           # includes Interrupted (SIGTERM)
             mlflow.end_run("KILLED")
             raise
         except BaseException:
@@ -130,3 +117,15 @@ def log_dataset_input(name: str, digest: str, path: Path, context: str) -> None:
     from mlflow.data.meta_dataset import MetaDataset
     ds = MetaDataset(LocalArtifactDatasetSource(str(Path(path).resolve())), name=name, digest=digest[:36])
     mlflow.log_input(ds, context=context)
+
+
+@contextlib.contextmanager
+def producing_run(experiment: str, output_dir: Path, spec_name: str = "model.json"):
+    """Reopen the MLflow run that wrote a stage output (its spec's mlflow_run_id), so that what a later
+    stage measures of it lands in the same row; yields None when the output was made without tracking."""
+    run_id = producing_run_id(output_dir, spec_name)
+    if not run_id:
+        yield None
+        return
+    with tracked_run(experiment, run_id=run_id) as run:
+        yield run

@@ -15,7 +15,7 @@ import numpy as np
 
 class EDMImageGenerator(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        from ..sampling.load import load_denoiser
+        from ..artifacts.denoiser import load_denoiser
         self.D, self.spec = load_denoiser(Path(context.artifacts["model_dir"]))
 
     def predict(self, context, model_input, params=None):

@@ -17,24 +17,23 @@ Output folder (written to `<out>.tmp`, renamed when complete):
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from ..config import flatten
 from ..data.prepare import load_split
 from ..diffusion import vp
-from ..evaluation.featurenet_stage import load_featurenet
+from ..artifacts.featurenet import load_featurenet
 from ..nets.discriminator import TimeDiscriminator
+from ..utils.io import file_sha256
 
 VAL_REPEATS = 4            # noise draws per val image, to steady the held-out scores
 
@@ -77,10 +76,9 @@ def validate(net: TimeDiscriminator, ref: torch.Tensor, bias: torch.Tensor, batc
     return out
 
 
-def train_discriminator(cfg, data_dir, featurenet_dir, out_dir, progress: bool = True) -> dict:
-    """Train the head on data_dir (an obs container with a group column); write out_dir; return its spec."""
-    from ..config import flatten
-    from ..tracking.mlflow_run import log_dataset_input, log_flat_params, tracked_run
+def train_discriminator(cfg, data_dir, featurenet_dir, out_dir, tracker, progress: bool = True) -> dict:
+    """Train the head on data_dir (an obs container with a group column) into out_dir (the stage's temporary
+    folder, in the layout of artifacts/discriminator.py); report through `tracker`; return its spec."""
     d = cfg.discriminator
     data_dir, featurenet_dir, out_dir = Path(data_dir), Path(featurenet_dir), Path(out_dir)
     meta = json.loads((data_dir / "meta.json").read_text())
@@ -100,11 +98,8 @@ def train_discriminator(cfg, data_dir, featurenet_dir, out_dir, progress: bool =
     g = torch.Generator().manual_seed(d.seed)
     B = d.batch_size
 
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     for name in ("attrnet.safetensors", "featurenet.json"):
-        shutil.copy(featurenet_dir / name, tmp / name)
+        shutil.copy(featurenet_dir / name, out_dir / name)
     spec = {"hidden": d.hidden, "time_dim": d.time_dim, "extractor_resolution": resolution,
             "input_resolution": int(ref.shape[-1]), "beta_min": vp.BETA_MIN, "beta_max": vp.BETA_MAX,
             "tau_eps": vp.TAU_EPS, "time_input": "999 * tau, VP-scaled input alpha * (x0 + sigma n)",
@@ -112,73 +107,45 @@ def train_discriminator(cfg, data_dir, featurenet_dir, out_dir, progress: bool =
             "train": {"num_reference": len(ref), "num_biased": len(bias), "data_content_sha256": meta["content_sha256"]},
             "val": {"num_reference": len(val_ref), "num_biased": len(val_bias)}, "checkpoints": {}}
 
-    with tracked_run(cfg.tracking.experiment, run_name="discriminator", stage="tiw_discriminator"):
-        log_flat_params({k: v for k, v in flatten(cfg).items() if k.startswith(("discriminator.", "bias_split."))})
-        log_dataset_input("tiw-obs", meta["content_sha256"], data_dir, "training")
-        net.train()
-        t0, losses = time.perf_counter(), []
-        for step in tqdm(range(1, d.steps + 1), desc="discriminator", unit="step", disable=not progress):
-            # 1:1 batch: B reference (label 1) and B biased (label 0), each diffused at its own tau.
-            x0 = torch.cat([ref[torch.randint(len(ref), [B], generator=g)],
-                            bias[torch.randint(len(bias), [B], generator=g)]]).to(torch.float32) / 127.5 - 1
-            if d.xflip:
-                flip = torch.rand([2 * B, 1, 1, 1], generator=g) < 0.5
-                x0 = torch.where(flip, x0.flip(3), x0)
-            tau = vp.sample_tau_importance(2 * B, g)
-            x_tau = diffuse(x0, tau, g)
-            with torch.no_grad():                      # frozen extractor: no graph through it
-                phi = net.features(x_tau)
-            logit = net.head(phi, tau)
-            target = torch.cat([torch.ones(B), torch.zeros(B)])
-            loss = F.binary_cross_entropy_with_logits(logit, target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+    tracker.log_params({k: v for k, v in flatten(cfg).items() if k.startswith(("discriminator.", "bias_split."))})
+    tracker.log_dataset("tiw-obs", meta["content_sha256"], data_dir, "training")
+    net.train()
+    t0, losses = time.perf_counter(), []
+    for step in tqdm(range(1, d.steps + 1), desc="discriminator", unit="step", disable=not progress):
+        # 1:1 batch: B reference (label 1) and B biased (label 0), each diffused at its own tau.
+        x0 = torch.cat([ref[torch.randint(len(ref), [B], generator=g)],
+                        bias[torch.randint(len(bias), [B], generator=g)]]).to(torch.float32) / 127.5 - 1
+        if d.xflip:
+            flip = torch.rand([2 * B, 1, 1, 1], generator=g) < 0.5
+            x0 = torch.where(flip, x0.flip(3), x0)
+        tau = vp.sample_tau_importance(2 * B, g)
+        x_tau = diffuse(x0, tau, g)
+        with torch.no_grad():                      # frozen extractor: no graph through it
+            phi = net.features(x_tau)
+        logit = net.head(phi, tau)
+        target = torch.cat([torch.ones(B), torch.zeros(B)])
+        loss = F.binary_cross_entropy_with_logits(logit, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
 
-            if step % d.log_every_steps == 0:
-                mlflow.log_metrics({"train_bce": float(np.mean(losses)),
-                                    "steps_per_sec": d.log_every_steps / (time.perf_counter() - t0)}, step=step)
-                t0, losses = time.perf_counter(), []
-            if step % d.checkpoint_every_steps == 0 or step == d.steps:
-                path = tmp / f"head-{step:06d}.safetensors"
-                save_file({k: v.contiguous() for k, v in net.head.state_dict().items()}, path)
-                net.eval()
-                scores = validate(net, val_ref, val_bias) if len(val_ref) and len(val_bias) else {}
-                net.train()
-                spec["checkpoints"][str(step)] = {"file": path.name, "sha256": _sha256(path), **scores}
-                if scores:
-                    mlflow.log_metrics(scores, step=step)
-        best = min(spec["checkpoints"].items(), key=lambda kv: kv[1].get("val_bce", 0.0))[0]
-        spec["best_val_bce_step"] = int(best)
-        (tmp / "discriminator.json").write_text(json.dumps(spec, indent=2))
-        mlflow.log_dict(spec, "discriminator.json")
-        mlflow.log_metric("best_val_bce_step", int(best))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+        if step % d.log_every_steps == 0:
+            tracker.log_metrics({"train_bce": float(np.mean(losses)),
+                                "steps_per_sec": d.log_every_steps / (time.perf_counter() - t0)}, step=step)
+            t0, losses = time.perf_counter(), []
+        if step % d.checkpoint_every_steps == 0 or step == d.steps:
+            path = out_dir / f"head-{step:06d}.safetensors"
+            save_file({k: v.contiguous() for k, v in net.head.state_dict().items()}, path)
+            net.eval()
+            scores = validate(net, val_ref, val_bias) if len(val_ref) and len(val_bias) else {}
+            net.train()
+            spec["checkpoints"][str(step)] = {"file": path.name, "sha256": file_sha256(path), **scores}
+            if scores:
+                tracker.log_metrics(scores, step=step)
+    best = min(spec["checkpoints"].items(), key=lambda kv: kv[1].get("val_bce", 0.0))[0]
+    spec["best_val_bce_step"] = int(best)
+    (out_dir / "discriminator.json").write_text(json.dumps(spec, indent=2))
+    tracker.log_dict(spec, "discriminator.json")
+    tracker.log_metrics({"best_val_bce_step": int(best)})
     return spec
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def load_discriminator(disc_dir, step: int) -> tuple[TimeDiscriminator, dict]:
-    """The discriminator of disc_dir with the head of checkpoint `step`, frozen; and its spec entry + sha."""
-    disc_dir = Path(disc_dir)
-    if not (disc_dir / "discriminator.json").exists():
-        raise FileNotFoundError(f"{disc_dir}: no discriminator.json; run the tiw_discriminator stage first")
-    spec = json.loads((disc_dir / "discriminator.json").read_text())
-    if (spec["beta_min"], spec["beta_max"]) != (vp.BETA_MIN, vp.BETA_MAX):
-        raise ValueError(f"{disc_dir}: trained with VP betas {spec['beta_min']}, {spec['beta_max']}, "
-                         f"this code uses {vp.BETA_MIN}, {vp.BETA_MAX}")
-    if str(step) not in spec["checkpoints"]:
-        from ..config import ConfigError
-        raise ConfigError("tiw.discriminator_step", f"{disc_dir} has no checkpoint at step {step} "
-                          f"(has {', '.join(spec['checkpoints'])})")
-    extractor, _ = load_featurenet(disc_dir)
-    net = TimeDiscriminator(extractor, hidden=spec["hidden"], time_dim=spec["time_dim"],
-                            resolution=spec.get("extractor_resolution"))
-    entry = spec["checkpoints"][str(step)]
-    net.head.load_state_dict(load_file(disc_dir / entry["file"]))
-    return net.eval().requires_grad_(False), entry

@@ -9,30 +9,28 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import mlflow
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from ..artifacts.denoiser import load_denoiser_weights, save_denoiser
 from ..config import flatten, section_hash, to_dict
 from ..data.prepare import PreparedDataset
 from ..diffusion.edm import EDMPrecond
-from ..evaluation.grid import save_image_grid
 from ..methods import METHODS
 from ..nets.unet import build_unet, unet_kwargs
 from ..sampling.edm_sampler import generate_images
-from ..tracking import mlflow_run
+from ..utils.accelerator import make_accelerator
+from ..utils.grid import save_image_grid
+from ..utils.io import atomic_dir, file_sha256
 from . import checkpoint as ckpt
-from .accelerator import make_accelerator
 from .batches import ResumableBatchSampler
+from .tracker import NullTracker
 
-TRAIN_SECTIONS = ("data", "model", "method", "edm", "train")   # what a checkpoint must match
+TRAIN_SECTIONS = ("data", "model", "method", "edm", "train")   # what a checkpoint must match (+ the method's section)
 GRID_SEEDS = range(64)
 
 
@@ -57,52 +55,41 @@ def build_trainable(cfg, method_inputs: dict | None = None, unet_overrides: dict
     return Trainable(D, method.extra_modules(), method)
 
 
-def load_denoiser_weights(D: torch.nn.Module, model_dir: Path, cfg) -> None:
-    """Copy an exported EMA denoiser into D; its architecture must be the one cfg builds."""
-    spec = json.loads((model_dir / "model.json").read_text())
-    expected = unet_kwargs(cfg.model, cfg.data.resolution)
-    if spec["unet"] != expected:
-        raise ValueError(f"{model_dir}: its UNet {spec['unet']} differs from the model.* params {expected}; "
-                         f"train from the same model.* params or point --init-model elsewhere")
-    D.load_state_dict(load_file(model_dir / "ema.safetensors"))
-
-
 def step_seed(seed: int, rank: int, cur_nimg: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + cur_nimg) % (1 << 63)
 
 
-def export_model(out_dir: Path, cfg, ema: Trainable, run_id: str | None, space=None) -> None:
-    """Write the EMA denoiser + its architecture atomically: out_dir/{ema.safetensors, model.json}."""
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in ema.D.state_dict().items()}, tmp / "ema.safetensors")
+def export_model(out_dir: Path, cfg, ema: Trainable, tracker, space=None) -> None:
+    """Write the EMA denoiser + its architecture atomically (artifacts/denoiser.py)."""
     spec = {"unet": unet_kwargs(cfg.model, cfg.data.resolution) | (space.unet if space else {}),
-            "sigma_data": cfg.edm.sigma_data, "method": cfg.method.name, "mlflow_run_id": run_id,
-            "mlflow_tracking_uri": mlflow.get_tracking_uri() if run_id else None, **(space.spec if space else {})}
-    (tmp / "model.json").write_text(json.dumps(spec, indent=2))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+            "sigma_data": cfg.edm.sigma_data, "method": cfg.method.name, "mlflow_run_id": tracker.run_id,
+            "mlflow_tracking_uri": tracker.tracking_uri, **(space.spec if space else {})}
+    with atomic_dir(out_dir) as tmp:
+        save_denoiser(tmp, ema.D, spec)
 
 
-def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_steps: int | None = None,
-          on_checkpoint=None, mlflow_run_id: str | None = None, init_model_dir: Path | None = None,
-          method_inputs: dict | None = None, space=None):
+def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker=None,
+          stop_after_steps: int | None = None, on_checkpoint=None, init_model_dir: Path | None = None,
+          method_inputs: dict | None = None, space=None, tags: dict | None = None):
     """Train cfg.method on data_dir's train split; resume from state_dir; export EMA to out_dir.
 
     on_checkpoint(cur_nimg, ema) is called on the main process after each checkpoint with the EMA
     Trainable (ema.D the denoiser, ema.extra the method's modules, e.g. DiTi's encoder) (sweeps
-    report intermediate scores there; an exception it raises ends the run). mlflow_run_id makes the
-    run log into an existing MLflow run (e.g. a sweep trial's nested run) instead of a new one.
+    report intermediate scores there; an exception it raises ends the run). tracker (training/tracker.py)
+    receives params, metrics, grids and checkpoints on the main process; its run is the one the resumed
+    checkpoint names, if any (default: NullTracker, nothing recorded). out_dir None: no export (the caller
+    exports what it needs from the returned EMA, e.g. DiTi's modules). tags are set on a new run.
     init_model_dir starts the denoiser from an exported model (ema.safetensors + model.json); a
     method with `freeze_denoiser = True` then trains only its extra modules around it.
-    method_inputs are handed to the method's constructor (e.g. {"discriminator": dir} for TIW-DSM); a
-    method's `fingerprint` (what it read from them) and the dataset's content hash join the checkpoint
-    hash, so checkpoints made from other inputs or other data are never resumed.
+    method_inputs are handed to the method's constructor, loaded (e.g. {"discriminator": (net, entry)}).
+    The method's params section and `fingerprint`, the initial model's and the dataset's content hashes
+    join the checkpoint hash, so checkpoints made from other inputs or other data are never resumed.
+    Returns the EMA Trainable; `ema.finished` says whether training reached its duration.
     space replaces the prepared-pixel data path (VAE latents, edm2/LMDB containers; training/spaces.py
     lists what it provides): its dataset, its batch -> network input, its UNet shape and its grids.
     """
-    data_dir, out_dir, state_dir = Path(data_dir), Path(out_dir), Path(state_dir)
+    data_dir, state_dir = Path(data_dir), Path(state_dir)
+    tracker = tracker or NullTracker()
     accelerator = make_accelerator(mixed_precision=cfg.train.precision)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     if cfg.train.batch_size % world:
@@ -113,16 +100,17 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
     # Model, EMA, optimizer; resume from the latest matching checkpoint.
     model = build_trainable(cfg, method_inputs, space.unet if space else None)
     if init_model_dir is not None:
-        load_denoiser_weights(model.D, Path(init_model_dir), cfg)
-    if getattr(model.method, "freeze_denoiser", False):
+        load_denoiser_weights(model.D, Path(init_model_dir), unet_kwargs(cfg.model, cfg.data.resolution))
+    if model.method.freeze_denoiser:
         model.D.requires_grad_(False)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr, betas=(0.9, 0.999), eps=1e-8)
     meta = space.meta if space else json.loads((data_dir / "meta.json").read_text())
-    content = meta["content_sha256"]
-    config_hash = hashlib.sha256(f"{section_hash(cfg, *TRAIN_SECTIONS)}:{content}:"
-                                 f"{getattr(model.method, 'fingerprint', '')}".encode()).hexdigest()[:16]
+    sections = TRAIN_SECTIONS + ((model.method.params_section,) if model.method.params_section else ())
+    init_sha = file_sha256(Path(init_model_dir) / "ema.safetensors") if init_model_dir is not None else ""
+    config_hash = hashlib.sha256(f"{section_hash(cfg, *sections)}:{meta['content_sha256']}:{init_sha}:"
+                                 f"{model.method.fingerprint}".encode()).hexdigest()[:16]
     if accelerator.is_main_process:
         ckpt.discard_stale(state_dir, config_hash)
     accelerator.wait_for_everyone()
@@ -141,20 +129,14 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.train.num_workers,
                                          pin_memory=device.type == "cuda")
 
-    run_ctx = (mlflow_run.tracked_run(cfg.tracking.experiment, run_name=f"train-{cfg.method.name}",
-                                      run_id=state["mlflow_run_id"] or mlflow_run_id, stage="train",
-                                      system_metrics=cfg.tracking.system_metrics)
-               if accelerator.is_main_process else _no_run())
-    with run_ctx as run:
-        run_id = run.info.run_id if run else None
-        if run and state["mlflow_run_id"] is None:
-            mlflow_run.log_flat_params(flatten(cfg))
-            mlflow.log_params({"train.num_processes": world, "train.config_hash": config_hash,
-                               "model.num_params": sum(p.numel() for p in model.parameters())})
-            mlflow.log_dict(to_dict(cfg), "config/params.json")
-            mlflow.set_tags({f"diffops.method_input.{k}": str(v) for k, v in (method_inputs or {}).items()})
-            mlflow_run.log_dataset_input(meta.get("name", "prepared-train"), meta["content_sha256"], data_dir,
-                                         "training")
+    tracker = tracker if accelerator.is_main_process else NullTracker()
+    with tracker.start(state["mlflow_run_id"]) as run:
+        if not run.resumed:
+            run.log_params(flatten(cfg) | {"train.num_processes": world, "train.config_hash": config_hash,
+                                           "model.num_params": sum(p.numel() for p in model.parameters())})
+            run.log_dict(to_dict(cfg), "config/params.json")
+            run.set_tags(tags or {})
+            run.log_dataset(meta.get("name", "prepared-train"), meta["content_sha256"], data_dir, "training")
         pbar = tqdm(total=total_nimg // 1000, initial=cur_nimg // 1000, unit="kimg",
                     disable=not accelerator.is_main_process, desc="train")
         t_last, nimg_last, losses = time.perf_counter(), cur_nimg, []
@@ -198,38 +180,38 @@ def train(cfg, data_dir: Path, out_dir: Path, state_dir: Path, *, stop_after_ste
             # Progress and metrics.
             losses.append(accelerator.reduce(loss.detach().mean(), "mean").item())
             pbar.update(cur_nimg // 1000 - pbar.n)
-            if run and step % cfg.train.log_every_steps == 0:
+            if step % cfg.train.log_every_steps == 0:
                 now = time.perf_counter()
                 ips = (cur_nimg - nimg_last) / (now - t_last)
-                mlflow.log_metrics({"loss": sum(losses) / len(losses), "lr": lr, "images_per_sec": ips,
+                run.log_metrics({"loss": sum(losses) / len(losses), "lr": lr, "images_per_sec": ips,
                                     "kimg": cur_nimg / 1000, "ema_beta": ema_beta}, step=step)
                 pbar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}", img_s=f"{ips:.0f}")
                 t_last, nimg_last, losses = now, cur_nimg, []
 
             # Sample grids and checkpoints at their kimg intervals, and at the end.
             done = cur_nimg >= total_nimg
-            if run and (done or _crossed(cur_nimg, B, cfg.train.grid_every_kimg)):
-                _log_grid(ema, cfg, device, cur_nimg, space)
+            if run.run_id and (done or _crossed(cur_nimg, B, cfg.train.grid_every_kimg)):
+                _log_grid(run, ema, cfg, device, cur_nimg, space)
             if done or _crossed(cur_nimg, B, cfg.train.checkpoint_every_kimg):
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
                     path = ckpt.save_checkpoint(state_dir, accelerator.unwrap_model(model), ema, optimizer,
                                                 {"cur_nimg": cur_nimg, "step": step,
-                                                 "config_hash": config_hash, "mlflow_run_id": run_id})
+                                                 "config_hash": config_hash, "mlflow_run_id": run.run_id})
                     if cfg.tracking.log_checkpoints == "all" or (done and cfg.tracking.log_checkpoints == "last"):
-                        mlflow.log_artifacts(str(path), f"checkpoints/{path.name}")
+                        run.log_artifacts(path, f"checkpoints/{path.name}")
                     if on_checkpoint is not None:
                         on_checkpoint(cur_nimg, ema)
                 accelerator.wait_for_everyone()
         pbar.close()
 
         # Export the EMA model: a DVC output plus an MLflow model that generates images.
-        if accelerator.is_main_process and cur_nimg >= total_nimg:
-            export_model(out_dir, cfg, ema, run_id, space)
-            if run and not (space and space.generate):   # the pyfunc generator samples pixels only
-                from ..tracking.pyfunc_model import log_generator_model
-                log_generator_model(out_dir, cfg)
+        if accelerator.is_main_process and cur_nimg >= total_nimg and out_dir is not None:
+            export_model(Path(out_dir), cfg, ema, run, space)
+            if not (space and space.generate):           # the pyfunc generator samples pixels only
+                run.log_generator_model(Path(out_dir), cfg)
         accelerator.wait_for_everyone()
+    ema.finished = cur_nimg >= total_nimg
     return ema
 
 
@@ -238,7 +220,7 @@ def _crossed(cur_nimg: int, batch: int, every_kimg: float) -> bool:
     return cur_nimg // every != (cur_nimg - batch) // every
 
 
-def _log_grid(ema: Trainable, cfg, device, cur_nimg: int, space=None) -> None:
+def _log_grid(run, ema: Trainable, cfg, device, cur_nimg: int, space=None) -> None:
     s = cfg.sample
     sampler = dict(num_steps=s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho)
     if space is not None and space.generate is not None:
@@ -247,12 +229,4 @@ def _log_grid(ema: Trainable, cfg, device, cur_nimg: int, space=None) -> None:
         images = generate_images(ema.D, list(GRID_SEEDS), cfg.data.resolution, device=device, **sampler)
     with tempfile.TemporaryDirectory() as tmp:
         path = save_image_grid(images, Path(tmp) / f"grid-{cur_nimg // 1000:06d}kimg.png", ncols=8)
-        mlflow.log_artifact(str(path), "grids")
-
-
-class _no_run:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+        run.log_artifact(path, "grids")

@@ -13,20 +13,19 @@ Output folder: config.json + diffusion_pytorch_model.safetensors (diffusers) + d
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..config import flatten
 from ..data.encode import decode_latents, encode_moments, to_vae_input
+from ..artifacts.vae import save_vae
 from ..data.prepare import load_split
+from ..utils.grid import save_image_grid
 
 
 def build_vae(resolution: int, block_channels, latent_channels: int = 4, layers_per_block: int = 1,
@@ -41,8 +40,9 @@ def build_vae(resolution: int, block_channels, latent_channels: int = 4, layers_
                          mid_block_add_attention=False)
 
 
-def train_vae(cfg, data_dir, out_dir, progress: bool = True) -> dict:
-    from ..tracking.mlflow_run import log_dataset_input, log_flat_params, tracked_run
+def train_vae(cfg, data_dir, out_dir, tracker, progress: bool = True) -> dict:
+    """Train, fit scaling_factor, validate; save the diffusers folder into out_dir (the stage's temporary
+    folder); report through `tracker` (training/tracker.py). Returns diffops_vae.json's content."""
     v, input_range = cfg.vae, cfg.encode.input_range
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -57,65 +57,57 @@ def train_vae(cfg, data_dir, out_dir, progress: bool = True) -> dict:
     total = int(v.duration_kimg * 1000)
     train_u8 = torch.from_numpy(np.ascontiguousarray(train_images))
 
-    with tracked_run(cfg.tracking.experiment, run_name="vae", stage="vae") as run:
-        log_flat_params({k: val for k, val in flatten(cfg).items() if k.startswith(("vae.", "data.", "encode.input"))})
-        mlflow.log_param("vae.num_params", sum(p.numel() for p in vae.parameters()))
-        log_dataset_input("prepared-train", meta["content_sha256"], data_dir, "training")
-        cur_nimg, step, t0 = 0, 0, time.perf_counter()
-        perm, pos = torch.randperm(len(train_u8), generator=g), 0
-        with tqdm(total=total, unit="img", desc="vae", disable=not progress) as pbar:
-            while cur_nimg < total:
-                if pos + v.batch_size > len(perm):                  # a new epoch
-                    perm, pos = torch.randperm(len(train_u8), generator=g), 0
-                idx = perm[pos:pos + v.batch_size]
-                pos += v.batch_size
-                x = to_vae_input(train_u8[idx], input_range).to(device)
-                post = vae.encode(x).latent_dist
-                eps = torch.randn(post.mean.shape, generator=g).to(device)
-                rec = vae.decode(post.mean + post.std * eps).sample
-                mse = (rec - x).square().mean()
-                kl = post.kl().sum() / x.numel()                     # per pixel, as the MSE
-                loss = mse + v.kl_weight * kl
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                cur_nimg += len(idx)
-                step += 1
-                pbar.update(len(idx))
-                if step % 10 == 0:
-                    mlflow.log_metrics({"vae_mse": mse.item(), "vae_kl": kl.item(), "kimg": cur_nimg / 1000}, step=step)
-        seconds = time.perf_counter() - t0
+    tracker.log_params({k: val for k, val in flatten(cfg).items() if k.startswith(("vae.", "data.", "encode.input"))}
+                       | {"vae.num_params": sum(p.numel() for p in vae.parameters())})
+    tracker.log_dataset("prepared-train", meta["content_sha256"], data_dir, "training")
+    cur_nimg, step, t0 = 0, 0, time.perf_counter()
+    perm, pos = torch.randperm(len(train_u8), generator=g), 0
+    with tqdm(total=total, unit="img", desc="vae", disable=not progress) as pbar:
+        while cur_nimg < total:
+            if pos + v.batch_size > len(perm):                  # a new epoch
+                perm, pos = torch.randperm(len(train_u8), generator=g), 0
+            idx = perm[pos:pos + v.batch_size]
+            pos += v.batch_size
+            x = to_vae_input(train_u8[idx], input_range).to(device)
+            post = vae.encode(x).latent_dist
+            eps = torch.randn(post.mean.shape, generator=g).to(device)
+            rec = vae.decode(post.mean + post.std * eps).sample
+            mse = (rec - x).square().mean()
+            kl = post.kl().sum() / x.numel()                     # per pixel, as the MSE
+            loss = mse + v.kl_weight * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            cur_nimg += len(idx)
+            step += 1
+            pbar.update(len(idx))
+            if step % 10 == 0:
+                tracker.log_metrics({"vae_mse": mse.item(), "vae_kl": kl.item(), "kimg": cur_nimg / 1000}, step=step)
+    seconds = time.perf_counter() - t0
 
-        # scaling_factor = 1 / std of z over the training set (LDM), then validation reconstructions.
-        vae.eval().requires_grad_(False)
-        zs = []
-        for i in range(0, len(train_u8), 256):
-            m = encode_moments(vae, train_u8[i:i + 256], input_range)
-            mean, std = m.chunk(2, dim=1)
-            zs.append((mean + std * torch.randn(mean.shape, generator=g).to(m.device)).flatten().cpu())
-        scaling = float(1 / torch.cat(zs).std())
-        vae.register_to_config(scaling_factor=scaling)
-        val_u8 = torch.from_numpy(np.ascontiguousarray(val_images[:512]))
-        rec = torch.cat([decode_latents(vae, encode_moments(vae, val_u8[i:i + 256], input_range).chunk(2, 1)[0] * scaling,
-                                        input_range, scaling) for i in range(0, len(val_u8), 256)])
-        val_mse = float(((rec.float() - val_u8.float()) / 255).square().mean())
-        result = {"val_mse_01": val_mse, "val_psnr_db": float(10 * np.log10(1 / max(val_mse, 1e-12))),
-                  "scaling_factor": scaling, "train_seconds": round(seconds, 1),
-                  "images_per_sec": round(cur_nimg / seconds, 1)}
-        mlflow.log_metrics({k: float(val) for k, val in result.items()})
+    # scaling_factor = 1 / std of z over the training set (LDM), then validation reconstructions.
+    vae.eval().requires_grad_(False)
+    zs = []
+    for i in range(0, len(train_u8), 256):
+        m = encode_moments(vae, train_u8[i:i + 256], input_range)
+        mean, std = m.chunk(2, dim=1)
+        zs.append((mean + std * torch.randn(mean.shape, generator=g).to(m.device)).flatten().cpu())
+    scaling = float(1 / torch.cat(zs).std())
+    vae.register_to_config(scaling_factor=scaling)
+    val_u8 = torch.from_numpy(np.ascontiguousarray(val_images[:512]))
+    rec = torch.cat([decode_latents(vae, encode_moments(vae, val_u8[i:i + 256], input_range).chunk(2, 1)[0] * scaling,
+                                    input_range, scaling) for i in range(0, len(val_u8), 256)])
+    val_mse = float(((rec.float() - val_u8.float()) / 255).square().mean())
+    result = {"val_mse_01": val_mse, "val_psnr_db": float(10 * np.log10(1 / max(val_mse, 1e-12))),
+              "scaling_factor": scaling, "train_seconds": round(seconds, 1),
+              "images_per_sec": round(cur_nimg / seconds, 1)}
+    tracker.log_metrics({k: float(val) for k, val in result.items()})
 
-        # Save atomically: diffusers folder + what diffops needs to use it correctly.
-        tmp = out_dir.with_name(out_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        vae.save_pretrained(tmp, safe_serialization=True)
-        info = {"input_range": input_range, "resolution": R, "latent_shape": [v.latent_channels * 2, *
-                _latent_hw(R, v.block_channels)], "mlflow_run_id": run.info.run_id, **result}
-        (tmp / "diffops_vae.json").write_text(json.dumps(info, indent=2))
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(tmp, out_dir)
-        _log_reconstructions(val_u8[:32], rec[:32])
-    print(f"vae: {cur_nimg} images in {seconds:.0f} s; validation PSNR {result['val_psnr_db']:.1f} dB; "
-          f"scaling_factor {scaling:.4g} -> {out_dir}")
+    # The diffusers folder + what diffops needs to use it correctly (artifacts/vae.py reads it).
+    info = {"input_range": input_range, "resolution": R, "latent_shape": [v.latent_channels * 2, *
+            _latent_hw(R, v.block_channels)], "mlflow_run_id": tracker.run_id, **result}
+    save_vae(out_dir, vae, info)
+    _log_reconstructions(tracker, val_u8[:32], rec[:32])
     return info
 
 
@@ -124,8 +116,7 @@ def _latent_hw(R: int, block_channels) -> list[int]:
     return [R // f, R // f]
 
 
-def _log_reconstructions(originals: torch.Tensor, recs: torch.Tensor) -> None:
-    from ..evaluation.grid import save_image_grid
+def _log_reconstructions(tracker, originals: torch.Tensor, recs: torch.Tensor) -> None:
     pairs = torch.stack([originals, recs], dim=1).flatten(0, 1)      # original, reconstruction, ...
     with tempfile.TemporaryDirectory() as d:
-        mlflow.log_artifact(str(save_image_grid(pairs, Path(d) / "reconstructions.png", ncols=8)), "vae")
+        tracker.log_artifact(save_image_grid(pairs, Path(d) / "reconstructions.png", ncols=8), "vae")

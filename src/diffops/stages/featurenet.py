@@ -1,24 +1,25 @@
-"""The featurenet stage: train the attribute classifier whose features define `fd_attrnet`.
+"""dvc stage `featurenet`: the attribute classifier whose features define `fd_attrnet`.
 
-Output folder: attrnet.safetensors + featurenet.json (attributes, architecture, validation scores).
+Output folder (artifacts/featurenet.py): attrnet.safetensors + featurenet.json.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
+import click
 import mlflow
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
+from ..artifacts.featurenet import save_featurenet
 from ..config import flatten
 from ..data.celeba import ATTRIBUTE_NAMES
 from ..data.prepare import load_split
-from ..nets.attrnet import AttrNet
-from .featurenet import train_attrnet
+from ..evaluation.featurenet import train_attrnet
+from ..tracking.mlflow_run import log_dataset_input, log_flat_params, tracked_run
+from ..utils.io import atomic_dir
+from .common import PARAMS, load, path
 
 
 def _split(data_dir: Path, split: str, columns: list[int]):
@@ -26,8 +27,7 @@ def _split(data_dir: Path, split: str, columns: list[int]):
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(attrs[:, columns].astype(np.float32))
 
 
-def train_featurenet(cfg, data_dir: Path, out_dir: Path) -> dict:
-    from ..tracking.mlflow_run import log_dataset_input, log_flat_params, tracked_run
+def run(cfg, data_dir: Path, out_dir: Path) -> dict:
     f = cfg.featurenet
     columns = [ATTRIBUTE_NAMES.index(a) for a in f.attributes]
     train_x, train_y = _split(data_dir, "train", columns)
@@ -46,28 +46,12 @@ def train_featurenet(cfg, data_dir: Path, out_dir: Path) -> dict:
                                        batch_size=f.batch_size, lr=f.lr,
                                        generator=torch.Generator().manual_seed(f.seed), on_epoch=on_epoch,
                                        attribute_names=list(f.attributes))
-        final = history[-1]
         spec = {"attributes": list(f.attributes), "width": f.width, "feature_dim": f.feature_dim,
-                "resolution": cfg.data.resolution, "validation": _jsonable(final)}
-        tmp = Path(out_dir).with_name(Path(out_dir).name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "attrnet.safetensors")
-        (tmp / "featurenet.json").write_text(json.dumps(spec, indent=2))
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(tmp, out_dir)
+                "resolution": cfg.data.resolution, "validation": _jsonable(history[-1])}
+        with atomic_dir(out_dir) as tmp:
+            save_featurenet(tmp, model, spec)
         mlflow.log_dict(spec, "featurenet.json")
     return spec
-
-
-def load_featurenet(featurenet_dir: Path) -> tuple[AttrNet, list[str]]:
-    featurenet_dir = Path(featurenet_dir)
-    if not (featurenet_dir / "featurenet.json").exists():
-        raise FileNotFoundError(f"{featurenet_dir}: no featurenet.json; run the featurenet stage first")
-    spec = json.loads((featurenet_dir / "featurenet.json").read_text())
-    net = AttrNet(len(spec["attributes"]), width=spec["width"], feature_dim=spec["feature_dim"])
-    net.load_state_dict(load_file(featurenet_dir / "attrnet.safetensors"))
-    return net.eval().requires_grad_(False), spec["attributes"]
 
 
 def _jsonable(d):
@@ -76,3 +60,17 @@ def _jsonable(d):
     if isinstance(d, (list, tuple, np.ndarray)):
         return [_jsonable(v) for v in d]
     return float(d) if isinstance(d, (np.floating, float, torch.Tensor)) else d
+
+
+@click.command("featurenet")
+@PARAMS
+@click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
+@click.option("--out", type=path(), default="models/featurenet", show_default=True)
+def command(params_path, data, out):
+    """Train the attribute classifier that defines fd_attrnet (params: featurenet.*).
+
+    \b
+    Example:  diffops featurenet --data data/prepared --out models/featurenet
+    """
+    spec = run(load(params_path), data, out)
+    click.echo(f"featurenet: validation mean accuracy {spec['validation']['val_acc_mean']:.3f}")

@@ -1,0 +1,47 @@
+"""The exported denoiser: ema.safetensors (EDMPrecond state dict) + model.json (UNet arguments, sigma_data,
+method, the MLflow run that trained it, and a space's entries such as the VAE of a latent model)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..diffusion.edm import EDMPrecond
+from ..nets.unet import build_unet
+
+
+def save_denoiser(out_dir: Path, D: torch.nn.Module, spec: dict) -> None:
+    save_file({k: v.contiguous() for k, v in D.state_dict().items()}, Path(out_dir) / "ema.safetensors")
+    (Path(out_dir) / "model.json").write_text(json.dumps(spec, indent=2))
+
+
+def denoiser_spec(model_dir: Path) -> dict:
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.json").exists():
+        raise FileNotFoundError(f"{model_dir}: no model.json; run the train stage first (dvc repro train)")
+    return json.loads((model_dir / "model.json").read_text())
+
+
+def load_denoiser(model_dir: Path, device="cpu") -> tuple[EDMPrecond, dict]:
+    spec = denoiser_spec(model_dir)
+    D = EDMPrecond(build_unet(**spec["unet"]), sigma_data=spec["sigma_data"])
+    D.load_state_dict(load_file(Path(model_dir) / "ema.safetensors"))
+    return D.eval().requires_grad_(False).to(device), spec
+
+
+def load_denoiser_weights(D: torch.nn.Module, model_dir: Path, expected_unet: dict) -> None:
+    """Copy an exported EMA denoiser into D, whose UNet must be the exported one."""
+    spec = denoiser_spec(model_dir)
+    if spec["unet"] != expected_unet:
+        raise ValueError(f"{model_dir}: its UNet {spec['unet']} differs from the model.* params {expected_unet}; "
+                         f"train from the same model.* params or point --init-model elsewhere")
+    D.load_state_dict(load_file(Path(model_dir) / "ema.safetensors"))
+
+
+def untrained_denoiser(spec: dict, seed: int, device="cpu") -> EDMPrecond:
+    """The network as initialised by training with this seed: the 'chance' baseline."""
+    torch.manual_seed(seed)
+    D = EDMPrecond(build_unet(**spec["unet"]), sigma_data=spec["sigma_data"])
+    return D.eval().requires_grad_(False).to(device)

@@ -1,0 +1,41 @@
+"""What every stage command shares: the params option, loading params with one-line errors, and
+turning the library's user-facing errors into one line (tracebacks are for `--debug`)."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from ..config import ConfigError, apply_overrides, load_params, parse_yaml
+from ..methods import METHODS
+from .options import PARAMS, path  # noqa: F401  (re-exported for the stage modules)
+
+USER_ERRORS = (ConfigError, FileNotFoundError, FileExistsError, ValueError)
+
+
+def load(params_path: Path):
+    try:
+        return load_params(params_path, methods=METHODS)
+    except (ConfigError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def load_with(params_path: Path, section: str, options: dict):
+    """Params with command-line options as `section.key` overrides, validated like the file itself.
+    A missing params file means the defaults (convert/encode also run outside a project)."""
+    raw = parse_yaml(params_path.read_text(), str(params_path)) if params_path.exists() else {}
+    overrides = [f"{section}.{k}={v}" for k, v in options.items() if v is not None]
+    try:
+        return load_params(apply_overrides(raw, overrides), methods=METHODS)
+    except ConfigError as e:
+        raise click.ClickException(str(e) + (" (from the command line)" if overrides else "")) from None
+
+
+@contextlib.contextmanager
+def one_line_errors(*errors: type[BaseException]):
+    """Errors a user can act on (bad params, missing inputs) become one line, not a traceback."""
+    try:
+        yield
+    except errors or USER_ERRORS as e:
+        raise click.ClickException(str(e)) from None

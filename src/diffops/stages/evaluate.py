@@ -1,0 +1,91 @@
+"""dvc stage `evaluate`: fd_attrnet of the samples (vs the untrained network and real data) and attribute
+rates, written to the metrics file and into the training run, so one MLflow row holds params and results."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import mlflow
+import torch
+from tqdm import tqdm
+
+from ..artifacts.denoiser import denoiser_spec, untrained_denoiser
+from ..artifacts.featurenet import load_featurenet
+from ..config import flatten
+from ..data.prepare import load_split
+from ..evaluation.evaluate import AttrNetReference, real_subset
+from ..sampling.edm_sampler import generate_images
+from ..sampling.sample_set import read_sample_set, sampler_kwargs
+from ..tracking.mlflow_run import producing_run
+from ..utils.io import write_json_atomic
+from .common import PARAMS, load, path
+
+SHOWN = ("fd_attrnet", "fd_attrnet_vae", "fd_attrnet_untrained", "fd_attrnet_data", "attr_rate_mae")
+
+
+def reference(cfg, data_dir, featurenet_dir) -> AttrNetReference:
+    net, attributes = load_featurenet(featurenet_dir)
+    images, _ = load_split(data_dir, cfg.evaluate.reference_split)
+    return AttrNetReference(net, attributes, images, cfg.evaluate.batch_size)
+
+
+def untrained_images(cfg, spec: dict, n: int, generate) -> torch.Tensor:
+    """Samples of the network as initialised (same seeds and sampler): generate(D0, seeds) -> uint8."""
+    D0 = untrained_denoiser(spec, cfg.train.seed)
+    s = cfg.sample
+    seeds = list(range(s.seed_start, s.seed_start + n))
+    return torch.cat([generate(D0, seeds[i:i + s.batch_size])
+                      for i in tqdm(range(0, n, s.batch_size), desc="untrained baseline", unit="batch")])
+
+
+def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path) -> dict:
+    """Write the metrics file and log it into the training run, with the sampler/eval settings used."""
+    result = {**metrics, "attributes": table}
+    write_json_atomic(Path(metrics_path), result)
+    with producing_run(cfg.tracking.experiment, model_dir) as run:
+        if run:
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            # Sampler/eval settings may differ from those logged at training time: record what was used.
+            mlflow.set_tags({f"evaluated_with.{k}": str(v) for k, v in flatten(cfg).items()
+                             if k.startswith(("sample.", "evaluate."))})
+            mlflow.log_artifact(str(metrics_path), "evaluation")
+    return result
+
+
+def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path) -> dict:
+    torch.manual_seed(0)
+    ref = reference(cfg, data_dir, featurenet_dir)
+    samples = torch.from_numpy(read_sample_set(samples_dir))
+    n = len(samples)
+    feats, probs = ref.features(samples)
+    metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num}
+    if cfg.evaluate.untrained_baseline:
+        res = cfg.data.resolution
+        metrics["fd_attrnet_untrained"] = ref.fd(untrained_images(
+            cfg, denoiser_spec(model_dir), n,
+            lambda D, seeds: generate_images(D, seeds, res, **sampler_kwargs(cfg.sample))))
+    metrics["fd_attrnet_data"] = ref.fd(real_subset(load_split(data_dir, "train")[0], n))
+    rates, table = ref.rate_metrics(probs)
+    return finish(cfg, model_dir, metrics | rates, table, metrics_path)
+
+
+@click.command("evaluate")
+@PARAMS
+@click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
+@click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet", show_default=True)
+@click.option("--samples", type=path(exists=True), default="samples/edm", show_default=True)
+@click.option("--model", "model_dir", type=path(exists=True), default="models/edm", show_default=True)
+@click.option("--metrics", type=path(), default="metrics/edm.json", show_default=True)
+def command(params_path, data, featurenet_dir, samples, model_dir, metrics):
+    """Score samples: fd_attrnet and attribute rates; logged into the training run.
+
+    \b
+    Example:  diffops evaluate --samples samples/edm --metrics metrics/edm.json
+    """
+    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics))
+
+
+def echo(result: dict) -> None:
+    for k in SHOWN:
+        if k in result:
+            click.echo(f"{k:>22} = {result[k]:.4f}")

@@ -1,0 +1,39 @@
+"""dvc stage `tiw_train` (foreach loss): one loss of the TIW-DSM comparison, trained with its own section
+tiw_train.* (and tiw.* for the weighting), logged to MLflow as `train-<loss>`."""
+from __future__ import annotations
+
+import click
+
+from ..methods import METHODS
+from ..methods.tiw_dsm import MODES, NEEDS_DISCRIMINATOR
+from .common import PARAMS, load, one_line_errors, path
+from .train import method_inputs, tracker_for
+from ..training.loop import train
+
+LOSS = click.option("--loss", type=click.Choice(MODES), required=True, help="Which loss (a mode of methods/tiw_dsm.py).")
+
+
+def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None, **loop_kwargs):
+    tcfg = METHODS[loss].training_config(cfg)
+    inputs, tags = method_inputs(tcfg, discriminator if loss in NEEDS_DISCRIMINATOR else None)
+    return train(tcfg, data_dir, out_dir, state_dir, tracker=tracker_for(tcfg, "train", run_id=run_id),
+                 method_inputs=inputs, tags=tags, **loop_kwargs)
+
+
+@click.command("train")
+@PARAMS
+@LOSS
+@click.option("--data", type=path(exists=True), default="data/tiw/obs", show_default=True,
+              help="data/tiw/obs, or data/tiw/ref for dsm_ref.")
+@click.option("--discriminator", type=path(exists=True), default="models/tiw/discriminator", show_default=True)
+@click.option("--out", type=path(), required=True, help="Exported EMA model, e.g. models/tiw/tiw_dsm.")
+@click.option("--state", type=path(), required=True, help="Checkpoints, e.g. checkpoints/tiw/tiw_dsm.")
+def command(params_path, loss, data, discriminator, out, state):
+    """Train one loss of the comparison: method.name = LOSS with the tiw_train.* optimiser and budget.
+
+    \b
+    Example:  diffops tiw train --loss tiw_dsm --out models/tiw/tiw_dsm --state checkpoints/tiw/tiw_dsm
+    """
+    cfg = load(params_path)
+    with one_line_errors(FileNotFoundError):
+        run(cfg, loss, data, discriminator, out, state)

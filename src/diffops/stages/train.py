@@ -1,0 +1,57 @@
+"""dvc stage `train`: the EDM baseline (or any method.name) through the one training loop, logged to MLflow
+as `train-<method>`; resumes from the latest matching checkpoint in --state."""
+from __future__ import annotations
+
+import click
+
+from ..artifacts.discriminator import load_discriminator
+from ..config import ConfigError
+from ..tracking.tracker import MlflowTracker
+from ..training.loop import train
+from ..training.spaces import open_space
+from .common import PARAMS, load, one_line_errors, path
+
+
+def tracker_for(cfg, stage: str, run_name: str | None = None, run_id: str | None = None) -> MlflowTracker:
+    """The MLflow tracker of a training stage (run_id: log into that run, e.g. a sweep trial's)."""
+    return MlflowTracker(cfg.tracking.experiment, run_name=run_name or f"train-{cfg.method.name}", stage=stage,
+                         system_metrics=cfg.tracking.system_metrics, run_id=run_id)
+
+
+def method_inputs(cfg, discriminator=None) -> tuple[dict | None, dict]:
+    """The loaded inputs of methods that need another stage's output, and the tags that name them."""
+    if discriminator is None:
+        return None, {}
+    return ({"discriminator": load_discriminator(discriminator, cfg.tiw.discriminator_step)},
+            {"diffops.method_input.discriminator": str(discriminator)})
+
+
+def run(cfg, data_dir, out_dir, state_dir, init_model=None, discriminator=None, run_id=None, **loop_kwargs):
+    inputs, tags = method_inputs(cfg, discriminator)
+    return train(cfg, data_dir, out_dir, state_dir, tracker=tracker_for(cfg, "train", run_id=run_id),
+                 init_model_dir=init_model, method_inputs=inputs, space=open_space(data_dir, cfg), tags=tags,
+                 **loop_kwargs)
+
+
+@click.command("train")
+@PARAMS
+@click.option("--data", type=path(exists=True), default="data/prepared", show_default=True,
+              help="Prepared container, or an edm2 folder/zip, diffae LMDB or encode output.")
+@click.option("--out", type=path(), default="models/edm", show_default=True, help="Exported EMA model.")
+@click.option("--state", type=path(), default="checkpoints/edm", show_default=True,
+              help="Training-state checkpoints; a rerun resumes from the latest matching one.")
+@click.option("--init-model", type=path(exists=True), default=None,
+              help="Start the denoiser from this exported model (e.g. models/edm) instead of random init.")
+@click.option("--discriminator", type=path(exists=True), default=None,
+              help="Trained discriminator folder for iw_dsm / tiw_dsm / tiw_compat (models/tiw/discriminator).")
+def command(params_path, data, out, state, init_model, discriminator):
+    """Train the diffusion model (params: model.*, method.*, edm.*, train.*), logging to MLflow.
+
+    Multi-process: `accelerate launch` or `torchrun --nproc_per_node N $(which diffops) train`.
+
+    \b
+    Example:  diffops train --data data/prepared --out models/edm --state checkpoints/edm
+    """
+    cfg = load(params_path)
+    with one_line_errors(ConfigError, FileNotFoundError):
+        run(cfg, data, out, state, init_model, discriminator)

@@ -1,0 +1,57 @@
+"""The MLflow side of the training loop's tracker (training/tracker.py): one run per training."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import mlflow
+
+from .mlflow_run import log_dataset_input, log_flat_params, tracked_run
+
+
+class MlflowTracker:
+    """Opens (or reopens) the MLflow run of a training; ends it FINISHED, FAILED or KILLED.
+
+    run_id: log into this existing run (e.g. a sweep trial's nested run, or a run the stage named).
+    start(resume_run_id) prefers the run a resumed checkpoint belongs to.
+    """
+
+    def __init__(self, experiment: str, run_name: str, stage: str, system_metrics: bool = False,
+                 run_id: str | None = None):
+        self.experiment, self.run_name, self.stage = experiment, run_name, stage
+        self.system_metrics, self.default_run_id = system_metrics, run_id
+        self.run_id = self.tracking_uri = None
+        self.resumed = False
+
+    @contextlib.contextmanager
+    def start(self, run_id: str | None = None):
+        reopen = run_id or self.default_run_id
+        with tracked_run(self.experiment, run_name=self.run_name, run_id=reopen, stage=self.stage,
+                         system_metrics=self.system_metrics) as run:
+            self.run_id, self.tracking_uri, self.resumed = run.info.run_id, mlflow.get_tracking_uri(), bool(run_id)
+            yield self
+
+    def log_params(self, params: dict) -> None:
+        log_flat_params(params)
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        mlflow.log_metrics(metrics, step=step)
+
+    def log_dict(self, obj: dict, name: str) -> None:
+        mlflow.log_dict(obj, name)
+
+    def set_tags(self, tags: dict) -> None:
+        mlflow.set_tags(tags)
+
+    def log_artifact(self, path: Path, artifact_dir: str | None = None) -> None:
+        mlflow.log_artifact(str(path), artifact_dir)
+
+    def log_artifacts(self, folder: Path, artifact_dir: str | None = None) -> None:
+        mlflow.log_artifacts(str(folder), artifact_dir)
+
+    def log_dataset(self, name: str, digest: str, path: Path, context: str) -> None:
+        log_dataset_input(name, digest, path, context)
+
+    def log_generator_model(self, model_dir: Path, cfg) -> None:
+        from .pyfunc_model import log_generator_model
+        log_generator_model(model_dir, cfg)

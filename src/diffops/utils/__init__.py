@@ -1,0 +1,1 @@
+"""Mechanisms every layer shares: atomic outputs, file digests, signals, image grids, the Accelerator."""
