@@ -23,7 +23,6 @@ from diffops.data.prepare import load_split
 from diffops.evaluation.probe import probe_encoder
 from diffops.methods import METHODS
 from diffops.training.loop import build_trainable
-from diffops.training.representation import training_config
 
 
 def main():
@@ -43,11 +42,11 @@ def main():
 
     print(f"{'':>6} {'kimg':>7} {'mAP drawn':>12} {'mAP undrawn':>12} {'mAP all':>9}")
     with torch.random.fork_rng(devices=[]):
-        random_encoder = build_trainable(training_config(cfg, "diti")).extra["encoder"].eval().requires_grad_(False)
+        random_encoder = build_trainable(METHODS["diti"].training_config(cfg)).extra["encoder"].eval().requires_grad_(False)
     report("random", 0, probe_encoder(cfg, splits, random_encoder))
     report("pixels", "-", probe_encoder(cfg, splits, None))
     for method in args.methods.split(","):
-        encoder = build_trainable(training_config(cfg, method)).extra["encoder"].eval().requires_grad_(False)
+        encoder = build_trainable(METHODS[method].training_config(cfg)).extra["encoder"].eval().requires_grad_(False)
         for ckpt in sorted((args.project / "checkpoints" / method).glob("checkpoint-*[0-9]")):
             state = load_file(ckpt / "ema.safetensors")
             encoder.load_state_dict({k[len("extra.encoder."):]: v for k, v in state.items()

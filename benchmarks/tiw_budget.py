@@ -33,8 +33,8 @@ def main():
 
     from diffops.config import load_params
     from diffops.diffusion import vp
+    from diffops.artifacts.discriminator import load_discriminator
     from diffops.methods import METHODS
-    from diffops.methods.tiw_dsm import comparison_config
     from diffops.nets.attrnet import AttrNet
     from diffops.nets.discriminator import TimeDiscriminator
     from diffops.training.loop import build_trainable
@@ -60,14 +60,14 @@ def main():
         return step
 
     edm = trainer(cfg)
-    dsm = trainer(comparison_config(cfg, "dsm_obs"))
-    tiw = trainer(comparison_config(cfg, "tiw_dsm"), {"discriminator": disc_dir})
+    dsm = trainer(METHODS["dsm_obs"].training_config(cfg))
+    tiw = trainer(METHODS["tiw_dsm"].training_config(cfg), {"discriminator": load_discriminator(disc_dir, cfg.tiw.discriminator_step)})
 
     d = cfg.discriminator
     net = TimeDiscriminator(AttrNet(len(fn.attributes), fn.width, fn.feature_dim), d.hidden, d.time_dim,
                             resolution=cfg.data.resolution)
     opt = torch.optim.Adam(net.head.parameters(), lr=d.lr)
-    r16 = comparison_config(cfg, "dsm_obs").data.resolution
+    r16 = METHODS["dsm_obs"].training_config(cfg).data.resolution
     x0 = torch.rand(2 * d.batch_size, 3, r16, r16) * 2 - 1
 
     def disc():
@@ -79,7 +79,7 @@ def main():
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    D = build_trainable(comparison_config(cfg, "dsm_obs")).D.eval()
+    D = build_trainable(METHODS["dsm_obs"].training_config(cfg)).D.eval()
     xs = torch.randn(cfg.sample.batch_size, 3, r16, r16)
 
     @torch.no_grad()
