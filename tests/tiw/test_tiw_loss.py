@@ -6,7 +6,14 @@ from torch import nn
 from diffops.config import ConfigError
 from diffops.diffusion import vp
 from diffops.diffusion.edm import edm_loss
-from diffops.methods.tiw_dsm import TIWDSM
+from diffops.artifacts.discriminator import load_discriminator
+from diffops.methods.tiw_dsm import TIW_METHODS
+
+
+def TIWDSM(cfg, mode, discriminator=None):
+    """The method of one mode, its discriminator loaded from a folder as the stages load it."""
+    loaded = load_discriminator(discriminator, cfg.tiw.discriminator_step) if discriminator is not None else None
+    return TIW_METHODS[mode](cfg, discriminator=loaded)
 
 from .common import tiw_config, write_discriminator
 

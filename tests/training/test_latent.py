@@ -12,7 +12,7 @@ from diffops.data.encode import encode_dataset
 from diffops.stages.evaluate_latent import run as evaluate_latent
 from diffops.stages.sample_latent import run as sample_latent
 from diffops.stages.train_latent import run as train_latent
-from diffops.training.loop import train
+from diffops.stages.train import run as train_stage
 from diffops.training.spaces import ContainerImageSpace, LatentSpace, open_space
 
 from ..conftest import tiny_config, write_prepared
@@ -71,7 +71,7 @@ def test_pixel_run_reads_an_edm2_zip_or_a_diffae_lmdb(tmp_path, mlflow_uri):
     for name in ("d.zip", "d.lmdb"):
         space = open_space(tmp_path / name, cfg)
         assert isinstance(space, ContainerImageSpace)
-        train(cfg, tmp_path / name, tmp_path / f"m-{name}", tmp_path / f"s-{name}", space=space)
+        train_stage(cfg, tmp_path / name, tmp_path / f"m-{name}", tmp_path / f"s-{name}")   # opens the same space
         spec = json.loads((tmp_path / f"m-{name}" / "model.json").read_text())
         assert spec["unet"]["resolution"] == 8 and "latent" not in spec
         run = mlflow.MlflowClient().get_run(spec["mlflow_run_id"])

@@ -81,7 +81,8 @@ class TIWDSM(Method):
             if mode == "tiw_compat":
                 _check_compat_knobs(cfg)
             self.disc, entry = discriminator
-            fingerprint.update(head_sha256=entry["sha256"], extractor_sha256=entry["extractor_sha256"])
+            fingerprint.update({k: getattr(cfg.tiw, k) for k in KNOBS}, discriminator_step=cfg.tiw.discriminator_step,
+                               head_sha256=entry["sha256"], extractor_sha256=entry["extractor_sha256"])
         self.fingerprint = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
 
     def extra_modules(self) -> dict[str, nn.Module]:
