@@ -6,9 +6,9 @@ import click
 
 from ..methods import METHODS
 from ..methods.tiw_dsm import MODES, NEEDS_DISCRIMINATOR
+from ..training.loop import train
 from .common import PARAMS, load, one_line_errors, path
 from .train import method_inputs, tracker_for
-from ..training.loop import train
 
 LOSS = click.option("--loss", type=click.Choice(MODES), required=True, help="Which loss (a mode of methods/tiw_dsm.py).")
 
