@@ -27,6 +27,18 @@ def mlflow_uri(_mlflow_store, monkeypatch):
     return _mlflow_store
 
 
+@pytest.fixture
+def one_thread():
+    """For tests of tiny tensors, where a second thread only adds synchronisation (and, on a loaded
+    machine, spin-waiting that made them 10-30x slower). Use with
+    `pytestmark = pytest.mark.usefixtures("one_thread")`; restored after each test."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def write_prepared(root: Path, resolution: int = 8, counts=(32, 8, 8), seed: int = 0) -> Path:
     """A tiny prepared container in the format of diffops.data.prepare (random pixels)."""
     rng = np.random.default_rng(seed)

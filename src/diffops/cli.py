@@ -57,8 +57,9 @@ def check(params_path):
     Example:  diffops check --params pipelines/celeba64/params.yaml
     """
     from .config import flatten
+    from .methods import METHODS
     from .stages.common import load
-    for k, v in flatten(load(params_path)).items():
+    for k, v in flatten(load(params_path, methods=METHODS)).items():
         click.echo(f"{k} = {v}")
 
 

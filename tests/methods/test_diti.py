@@ -3,7 +3,7 @@ import torch
 
 from diffops.training.loop import build_trainable
 
-from ..diti.common import diti_config
+from tests.helpers.diti import diti_config
 from .common import MethodContract
 
 

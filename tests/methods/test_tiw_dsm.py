@@ -7,7 +7,7 @@ import torch
 from diffops.artifacts.discriminator import load_discriminator
 from diffops.training.loop import build_trainable
 
-from ..tiw.common import tiw_config, write_discriminator
+from tests.helpers.tiw import tiw_config, write_discriminator
 from .common import MethodContract
 
 _DISC = {}

@@ -16,8 +16,8 @@ from diffops.sweeps.space import METRICS, parse_space
 from diffops.sweeps.worker import check_trial_configs, read_raw, run_sweep
 
 from ..conftest import write_prepared
-from ..diti.common import write_edm_model
-from ..tiw.common import tiw_config, write_discriminator, write_featurenet, write_group_container
+from tests.helpers.diti import write_edm_model
+from tests.helpers.tiw import tiw_config, write_discriminator, write_featurenet, write_group_container
 from .conftest import tiny_params
 
 REPO = Path(__file__).resolve().parents[2]

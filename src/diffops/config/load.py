@@ -43,10 +43,10 @@ def _allowed(name: str, allowed: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), allowed, n=1)
     return (f'did you mean {close[0]}? ' if close else '') + 'allowed: ' + ', '.join(sorted(allowed))
 
-def _build(raw, methods: Iterable[str]) -> Config:
+def _build(raw, methods: Iterable[str] | None) -> Config:
     if not isinstance(raw, Mapping):
         raise ConfigError('', f'must be a mapping of sections ({", ".join(SECTIONS)}), got {_show(raw)}')
-    rules = {**RULES, 'method.name': one_of(*sorted(methods))}
+    rules = {**RULES, 'method.name': one_of(*sorted(methods))} if methods is not None else RULES
     defaults = Config()     # a section's defaults are its Config field's (tiw_train is a TrainConfig of its own)
     sections = {}
     for section, values in raw.items():
@@ -69,12 +69,14 @@ def _build(raw, methods: Iterable[str]) -> Config:
 # ----------------------------------------------------------------------------
 # Public API.
 
-def load_params(params: str | os.PathLike | Mapping, *, methods: Iterable[str] = DEFAULT_METHOD_NAMES) -> Config:
+def load_params(params: str | os.PathLike | Mapping, *,
+                methods: Iterable[str] | None = DEFAULT_METHOD_NAMES) -> Config:
     """Read and validate a params file (path) or an already parsed params dict.
 
     Missing sections and keys take their defaults. Anything else that is not in the schema, has the
     wrong type or an impossible value raises ConfigError naming the dotted key. `methods` is the set of
-    allowed method.name values (the method registry's keys).
+    allowed method.name values (the method registry's keys); None leaves method.name unchecked, for
+    callers that never read it.
     """
     if isinstance(params, Mapping):
         source, raw = 'params', params

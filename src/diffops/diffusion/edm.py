@@ -40,16 +40,22 @@ class EDMPrecond(nn.Module):
         return c_skip * x + c_out * F_x.to(torch.float32)
 
 
-def edm_loss(D: nn.Module, y: torch.Tensor, generator: torch.Generator,
-             P_mean: float = -1.2, P_std: float = 1.2, sigma_data: float = 0.5) -> torch.Tensor:
-    """Per-sample EDM loss (Eq. 8 with Table 1's training choices).
-
-    ln(sigma) ~ N(P_mean, P_std^2), lambda(sigma) = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2,
-    loss = lambda(sigma) * ||D(y + n; sigma) - y||^2 averaged over pixels. Returns shape (B,).
-    """
+def edm_noise(y: torch.Tensor, generator: torch.Generator, P_mean: float = -1.2, P_std: float = 1.2,
+              sigma_data: float = 0.5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """EDM's training draw (Table 1): ln(sigma) ~ N(P_mean, P_std^2), n ~ N(0, sigma^2 I), and the loss
+    weight lambda(sigma) = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2. sigma and lambda are
+    shaped (B, 1, 1, 1); sigma is drawn first, then n, from `generator`. Returns (sigma, lambda, n)."""
     rnd_normal = torch.randn([y.shape[0], 1, 1, 1], generator=generator, device=y.device)
     sigma = (rnd_normal * P_std + P_mean).exp()
     weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
     n = torch.randn(y.shape, generator=generator, device=y.device) * sigma
+    return sigma, weight, n
+
+
+def edm_loss(D: nn.Module, y: torch.Tensor, generator: torch.Generator,
+             P_mean: float = -1.2, P_std: float = 1.2, sigma_data: float = 0.5) -> torch.Tensor:
+    """Per-sample EDM loss (Eq. 8): lambda(sigma) * ||D(y + n; sigma) - y||^2 averaged over pixels, with
+    the draw of edm_noise. Returns shape (B,)."""
+    sigma, weight, n = edm_noise(y, generator, P_mean, P_std, sigma_data)
     D_yn = D(y + n, sigma)
     return (weight * (D_yn - y) ** 2).flatten(1).mean(dim=1)

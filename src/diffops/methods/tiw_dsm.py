@@ -43,6 +43,7 @@ from torch import nn
 
 from ..config import ConfigError, TIWConfig
 from ..diffusion import vp
+from ..diffusion.edm import edm_noise
 from .base import Method
 
 MODES = ("dsm_ref", "dsm_obs", "iw_dsm", "tiw_dsm", "tiw_compat")
@@ -106,13 +107,9 @@ class TIWDSM(Method):
 
     def loss(self, D: nn.Module, modules: dict[str, nn.Module], batch: dict[str, torch.Tensor],
              generator: torch.Generator) -> torch.Tensor:
-        # EDM noise and weighting (diffusion/edm.py::edm_loss, same draws in the same order).
         y = batch["image"]
         B = y.shape[0]
-        rnd_normal = torch.randn([B, 1, 1, 1], generator=generator, device=y.device)
-        sigma = (rnd_normal * self.P_std + self.P_mean).exp()
-        lam = (sigma**2 + self.sigma_data**2) / (sigma * self.sigma_data) ** 2
-        n = torch.randn(y.shape, generator=generator, device=y.device) * sigma
+        sigma, lam, n = edm_noise(y, generator, self.P_mean, self.P_std, self.sigma_data)   # edm_loss's draw
         x = y + n
         weight, target = torch.ones(B, device=y.device), y
 

@@ -8,15 +8,16 @@ from pathlib import Path
 import click
 
 from ..config import ConfigError, apply_overrides, load_params, parse_yaml
-from ..methods import METHODS
 from .options import PARAMS, path  # noqa: F401  (re-exported for the stage modules)
 
 USER_ERRORS = (ConfigError, FileNotFoundError, FileExistsError, ValueError)
 
 
-def load(params_path: Path):
+def load(params_path: Path, methods=None):
+    """params.yaml, validated. A stage that reads method.name passes the method registry as `methods`;
+    the others leave that key to the stages that use it (and to `diffops check`)."""
     try:
-        return load_params(params_path, methods=METHODS)
+        return load_params(params_path, methods=methods)
     except (ConfigError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
 
@@ -27,7 +28,7 @@ def load_with(params_path: Path, section: str, options: dict):
     raw = parse_yaml(params_path.read_text(), str(params_path)) if params_path.exists() else {}
     overrides = [f"{section}.{k}={v}" for k, v in options.items() if v is not None]
     try:
-        return load_params(apply_overrides(raw, overrides), methods=METHODS)
+        return load_params(apply_overrides(raw, overrides), methods=None)
     except ConfigError as e:
         raise click.ClickException(str(e) + (" (from the command line)" if overrides else "")) from None
 

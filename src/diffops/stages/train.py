@@ -6,6 +6,7 @@ import click
 
 from ..artifacts.discriminator import load_discriminator
 from ..config import ConfigError
+from ..methods import METHODS
 from ..tracking.tracker import MlflowTracker
 from ..training.loop import train
 from ..training.spaces import open_space
@@ -52,6 +53,6 @@ def command(params_path, data, out, state, init_model, discriminator):
     \b
     Example:  diffops train --data data/prepared --out models/edm --state checkpoints/edm
     """
-    cfg = load(params_path)
+    cfg = load(params_path, methods=METHODS)
     with one_line_errors(ConfigError, FileNotFoundError):
         run(cfg, data, out, state, init_model, discriminator)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import click
 
 from ..config import ConfigError, ModelConfig
+from ..methods import METHODS
 from ..training.loop import train
 from ..training.spaces import LatentSpace
 from .common import PARAMS, load, one_line_errors, path
@@ -50,6 +51,6 @@ def command(params_path, data, out, state, vae_dir):
     \b
     Example:  diffops train-latent --data data/latents --out models/edm-latent --state checkpoints/edm-latent
     """
-    cfg = load(params_path)
+    cfg = load(params_path, methods=METHODS)
     with one_line_errors(ConfigError):
         run(cfg, data, out, state, vae_dir)

@@ -8,7 +8,7 @@ from diffops.evaluation.probe import average_precision
 from diffops.methods.diti import DiTi
 from diffops.methods.pdae import PDAE
 
-from .common import diti_config
+from tests.helpers.diti import diti_config
 
 
 def test_slerp_endpoints_and_norm():

@@ -1,4 +1,4 @@
-"""Tiny DiTi/PDAE configs and fixtures shared by tests/diti and tests/methods/test_{diti,pdae}.py."""
+"""Tiny DiTi/PDAE configs and fixtures shared by the DiTi/PDAE tests (methods, sampling, evaluation, stages)."""
 import json
 from pathlib import Path
 

@@ -2,9 +2,12 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from diffops.diffusion import vp
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_sigma_tau_round_trip_and_endpoints():

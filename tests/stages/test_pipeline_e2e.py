@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DVC = str(Path(sys.executable).parent / "dvc")          # the dvc of the environment running the tests
 TINY = {
     "generate": {"num_images": 1500, "seed": 0},

@@ -18,7 +18,7 @@ def training_config(cfg, method):
     return METHODS[method].training_config(cfg)
 
 from ..conftest import write_prepared
-from .common import diti_config, write_edm_model, write_featurenet
+from tests.helpers.diti import diti_config, write_edm_model, write_featurenet
 
 
 @pytest.fixture

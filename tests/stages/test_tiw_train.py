@@ -2,10 +2,14 @@
 another discriminator is never resumed."""
 import json
 
+import pytest
+
 from diffops.training import checkpoint as ckpt
 from diffops.stages.train import run as train
 
-from .common import tiw_config, write_discriminator, write_group_container
+from tests.helpers.tiw import tiw_config, write_discriminator, write_group_container
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tiw_dsm_trains_and_restarts_on_another_discriminator(tmp_path, mlflow_uri):

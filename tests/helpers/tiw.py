@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from safetensors.torch import save_file
 
 from diffops.config import load_params
@@ -83,3 +84,22 @@ def write_group_container(root: Path, n_ref=16, n_bias=32, resolution=8, seed=0,
     (root / "meta.json").write_text(json.dumps({"format": "diffops-prepared-v1", "resolution": resolution,
                                                 "extra_columns": ["group"], "content_sha256": sha.hexdigest()}))
     return root
+
+
+class LinearLogit(nn.Module):
+    """logit(x_vp, tau) = <a, x_vp> + c tau, so grad_x logit(alpha x) = alpha a."""
+
+    def __init__(self, shape=(3, 8, 8), seed=0, scale=0.05):
+        super().__init__()
+        self.a = nn.Parameter(torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * scale,
+                              requires_grad=False)
+
+    def forward(self, x, tau):
+        return (self.a * x).flatten(1).sum(1) + 0.3 * tau
+
+
+class Shrink(nn.Module):
+    """A deterministic denoiser D(x; sigma) = x / (1 + sigma^2) (the optimum for N(0, 1) data)."""
+
+    def forward(self, x, sigma):
+        return x / (1 + sigma.reshape(-1, 1, 1, 1) ** 2)

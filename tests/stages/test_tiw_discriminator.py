@@ -10,7 +10,9 @@ from diffops.nets.discriminator import TimeDiscriminator
 from diffops.artifacts.discriminator import load_discriminator
 from diffops.stages.tiw_discriminator import run as train_discriminator
 
-from .common import tiw_config, write_featurenet, write_group_container
+from tests.helpers.tiw import tiw_config, write_featurenet, write_group_container
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_discriminator_learns_and_checkpoints(tmp_path, mlflow_uri):

@@ -1,11 +1,14 @@
 """Discriminator guidance as a denoiser wrapper: D' = D + w sigma^2 grad_x log r, only inside its tau range."""
+import pytest
 import torch
 
 from diffops.diffusion import vp
 from diffops.sampling.edm_sampler import edm_sampler
 from diffops.sampling.guidance import GuidedDenoiser
 
-from .test_tiw_loss import LinearLogit, Shrink
+from tests.helpers.tiw import LinearLogit, Shrink
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_guided_denoiser_adds_the_scaled_ratio_gradient():

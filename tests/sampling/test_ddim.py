@@ -7,7 +7,7 @@ from diffops.methods.pdae import frozen_dpm
 from diffops.sampling.ddim import ddim, ddim_timesteps, masked_guided_ddim
 from diffops.training.loop import build_trainable
 
-from .common import diti_config
+from tests.helpers.diti import diti_config
 
 S = DDPMSchedule()
 

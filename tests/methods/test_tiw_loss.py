@@ -1,40 +1,21 @@
 """TIW-DSM losses against hand-computed values with an analytic discriminator (logit linear in x)."""
 import pytest
 import torch
-from torch import nn
 
 from diffops.config import ConfigError
 from diffops.diffusion import vp
 from diffops.diffusion.edm import edm_loss
 from diffops.artifacts.discriminator import load_discriminator
 from diffops.methods.tiw_dsm import TIW_METHODS
+from tests.helpers.tiw import LinearLogit, Shrink, tiw_config, write_discriminator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def TIWDSM(cfg, mode, discriminator=None):
     """The method of one mode, its discriminator loaded from a folder as the stages load it."""
     loaded = load_discriminator(discriminator, cfg.tiw.discriminator_step) if discriminator is not None else None
     return TIW_METHODS[mode](cfg, discriminator=loaded)
-
-from .common import tiw_config, write_discriminator
-
-
-class LinearLogit(nn.Module):
-    """logit(x_vp, tau) = <a, x_vp> + c tau, so grad_x logit(alpha x) = alpha a."""
-
-    def __init__(self, shape=(3, 8, 8), seed=0, scale=0.05):
-        super().__init__()
-        self.a = nn.Parameter(torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * scale,
-                              requires_grad=False)
-
-    def forward(self, x, tau):
-        return (self.a * x).flatten(1).sum(1) + 0.3 * tau
-
-
-class Shrink(nn.Module):
-    """A deterministic denoiser D(x; sigma) = x / (1 + sigma^2) (the optimum for N(0, 1) data)."""
-
-    def forward(self, x, sigma):
-        return x / (1 + sigma.reshape(-1, 1, 1, 1) ** 2)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
 """Bias metric pieces and the results table's shape."""
 import numpy as np
+import pytest
 
 from diffops.evaluation.bias import (bootstrap_tv_se, markdown_table, predicted_subgroups, subgroup_confidence,
                                      total_variation)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_predicted_subgroups_and_total_variation():
@@ -45,7 +48,7 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
 
     from diffops.stages.tiw_table import run as tiw_table
 
-    from .common import tiw_config, write_featurenet, write_group_container
+    from tests.helpers.tiw import tiw_config, write_featurenet, write_group_container
     data = write_group_container(tmp_path / "tiw" / "obs", n_ref=16, n_bias=32)
     featurenet = write_featurenet(tmp_path / "featurenet")
     rng = np.random.default_rng(0)

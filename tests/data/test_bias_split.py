@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from diffops.data.bias_split import (bias_split, box_downsample, keep_probabilities, split_rows, subgroup_ids,
@@ -10,6 +11,8 @@ from diffops.data.celeba import ATTRIBUTE_NAMES
 from diffops.data.prepare import PreparedDataset
 
 from ..conftest import write_prepared
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_subgroups_and_keep_probabilities():

@@ -7,7 +7,7 @@ from diffops.methods.diti import (
     DiTi, allocation_problem, chunk_end_dims, chunk_index, chunk_starts, mask_tables, stage_chunk_counts,
 )
 
-from .common import diti_config
+from tests.helpers.diti import diti_config
 
 PAPER = dict(latent_dim=512, k=64, allocation="stages", stages=(50, 100, 300, 500, 1000),
              dims_per_stage=(10, 25, 327, 100, 50))
