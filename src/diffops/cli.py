@@ -3,6 +3,7 @@ dashboard and sweep. Options carry paths and modes only; every hyperparameter co
 (change it there or with `dvc exp run -S key=value`)."""
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import sys
@@ -28,6 +29,29 @@ class StageGroup(click.Group):
         if name in self.stage_modules:
             return importlib.import_module(f"diffops.stages.{self.stage_modules[name]}").command
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        """The command list of `--help`, with stage commands' one-line help read from their source
+        (importing them would load torch and take seconds)."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)       # as click.Group does
+        rows = []
+        for name in names:
+            if name in self.stage_modules:
+                rows.append((name, stage_short_help(self.stage_modules[name], limit)))
+            else:
+                rows.append((name, super().get_command(ctx, name).get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def stage_short_help(module: str, limit: int) -> str:
+    """First sentence of the docstring of `command` in diffops/stages/<module>.py, without importing it."""
+    tree = ast.parse((Path(__file__).parent / "stages" / f"{module}.py").read_text())
+    doc = next((ast.get_docstring(n) or "" for n in tree.body
+                if isinstance(n, ast.FunctionDef) and n.name == "command"), "")
+    return click.utils.make_default_short_help(doc, limit)
 
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
