@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffops.evaluation.frechet import FeatureStats, frechet_distance, frechet_distance_scipy
+from diffops.evaluation import frechet_distance
+from diffops.evaluation.frechet import FeatureStats, FrechetReference, frechet_distance_scipy
 
 def random_spd(rng: np.random.Generator, dim: int) -> np.ndarray:
     a = rng.standard_normal([dim, 2 * dim]) / np.sqrt(2 * dim)
@@ -42,7 +43,7 @@ def test_identical_sets_give_zero():
     rng = np.random.default_rng(1)
     stats = FeatureStats().update(random_features(rng, 1000, 64))
     mu, sigma = stats.mu, stats.sigma
-    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-8 * np.trace(sigma)
+    assert frechet_distance(mu, sigma, mu, sigma) == 0.0
 
 def test_mean_shift_adds_squared_norm():
     # FD(mu + delta, Sigma_1; mu, Sigma_2) - FD(mu, Sigma_1; mu, Sigma_2) = ||delta||^2 (Eq. 6, first term).
@@ -53,6 +54,36 @@ def test_mean_shift_adds_squared_norm():
     base = frechet_distance(mu, sigma1, mu, sigma2)
     shifted = frechet_distance(mu + delta, sigma1, mu, sigma2)
     assert shifted - base == pytest.approx(delta @ delta, rel=1e-12, abs=1e-12)
+
+def test_singular_covariances_match_scipy():
+    # N < D: both covariances are rank-deficient, as with 2048-d Inception features of a small set.
+    rng = np.random.default_rng(4)
+    s1 = FeatureStats().update(random_features(rng, 40, 64))
+    s2 = FeatureStats().update(random_features(rng, 50, 64) * 0.9)
+    with pytest.warns(RuntimeWarning, match='rank-deficient'):
+        stats = s1.mu, s1.sigma, s2.mu, s2.sigma
+    assert frechet_distance(*stats) == pytest.approx(frechet_distance_scipy(*stats), rel=1e-6)
+
+def test_cached_reference_gives_the_same_distance():
+    rng = np.random.default_rng(5)
+    ref = FeatureStats().update(random_features(rng, 500, 32))
+    cached = FrechetReference(ref.mu, ref.sigma)
+    for scale in (0.8, 1.0, 1.3):
+        other = FeatureStats().update(random_features(rng, 400, 32) * scale)
+        assert cached.distance(other.mu, other.sigma) == frechet_distance(ref.mu, ref.sigma, other.mu, other.sigma)
+
+@pytest.mark.parametrize('which', ['1', '2'])
+def test_broken_statistics_raise_instead_of_returning_nan_or_negative(which):
+    rng = np.random.default_rng(6)
+    mu, good = np.zeros(8), random_spd(rng, 8)
+    bad_nan, bad_psd = good.copy(), good - 2 * np.eye(8) * np.linalg.eigvalsh(good).max()
+    bad_nan[3, 3] = np.nan
+    for bad, message in ((bad_nan, 'non-finite'), (bad_psd, 'positive semi-definite')):
+        args = (mu, bad, mu, good) if which == '1' else (mu, good, mu, bad)
+        with pytest.raises(ValueError, match=f'sigma{which} .*{message}'):
+            frechet_distance(*args)
+    with pytest.raises(ValueError, match=f'mu{which} has non-finite'):
+        frechet_distance(*((np.full(8, np.inf), good, mu, good) if which == '1' else (mu, good, np.full(8, np.inf), good)))
 
 def test_shape_validation():
     mu, sigma = np.zeros(4), np.eye(4)

@@ -134,29 +134,65 @@ def _as_stats(mu1, sigma1, mu2, sigma2) -> tuple[np.ndarray, ...]:
         raise ValueError(f'feature dimensions differ: mu1 {mu1.shape} vs mu2 {mu2.shape}')
     return mu1, sigma1, mu2, sigma2
 
-def _psd_sqrt(a: np.ndarray) -> np.ndarray:
-    """Symmetric PSD square root V diag(sqrt(max(w, 0))) V^T of a symmetric matrix, by eigh."""
-    w, v = np.linalg.eigh((a + a.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+def _check_finite(a: np.ndarray, name: str) -> None:
+    if not np.isfinite(a).all():
+        raise ValueError(f'{name} has non-finite entries (NaN or inf): the features it was fitted to are broken')
+
+def _psd_tolerance(eigenvalues: np.ndarray) -> float:
+    """Round-off allowed below zero for the eigenvalues of a covariance: float64 eps x dim x its scale."""
+    return 100 * np.finfo(np.float64).eps * len(eigenvalues) * max(np.abs(eigenvalues).max(), 1e-300)
+
+def _psd_eigh(sigma: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-decomposition of a symmetric matrix that must be PSD; ValueError naming it otherwise."""
+    if not np.allclose(sigma, sigma.T, rtol=1e-10, atol=1e-12 * max(np.abs(sigma).max(), 1e-300)):
+        raise ValueError(f'{name} is not symmetric, so it is no covariance matrix')
+    w, v = np.linalg.eigh((sigma + sigma.T) / 2)
+    if w[0] < -_psd_tolerance(w):
+        raise ValueError(f'{name} is not positive semi-definite (eigenvalue {w[0]:.3g}), so it is no covariance matrix')
+    return np.clip(w, 0, None), v
+
+
+class FrechetReference:
+    """N(mu_1, Sigma_1) for distances to many (mu_2, Sigma_2): A = Sigma_1^(1/2) is computed once.
+
+    tr (Sigma_1 Sigma_2)^(1/2) needs no non-symmetric matrix square root: Sigma_1 Sigma_2 = A (A Sigma_2)
+    and M = (A Sigma_2) A = A Sigma_2 A share their eigenvalues (XY and YX have one spectrum). M is
+    symmetric PSD, so its eigenvalues lambda_i are real and >= 0, and the principal square root of
+    Sigma_1 Sigma_2 has eigenvalues sqrt(lambda_i):   tr (Sigma_1 Sigma_2)^(1/2) = sum_i sqrt(lambda_i(M)).
+    Each distance is then two matrix products and one eigvalsh (eigenvalues only), never complex.
+    """
+
+    def __init__(self, mu, sigma):
+        mu, sigma, _, _ = _as_stats(mu, sigma, mu, sigma)
+        _check_finite(mu, 'mu1'), _check_finite(sigma, 'sigma1')
+        w, v = _psd_eigh(sigma, 'sigma1')
+        self.mu, self.sigma = mu, sigma
+        self.sqrt_sigma = (v * np.sqrt(w)) @ v.T                       # A = Sigma_1^(1/2)
+        self.trace = float(np.trace(sigma))
+
+    def distance(self, mu2, sigma2) -> float:
+        mu1, sigma1, mu2, sigma2 = _as_stats(self.mu, self.sigma, mu2, sigma2)
+        _check_finite(mu2, 'mu2'), _check_finite(sigma2, 'sigma2')
+        if np.array_equal(mu1, mu2) and np.array_equal(sigma1, sigma2):
+            return 0.0                                                 # exactly, not up to round-off
+        a = self.sqrt_sigma
+        m = a @ sigma2 @ a                                             # M = A Sigma_2 A
+        lam = np.linalg.eigvalsh((m + m.T) / 2)
+        if lam[0] < -_psd_tolerance(lam) or np.trace(sigma2) < 0:
+            raise ValueError(f'sigma2 is not positive semi-definite (A sigma2 A has eigenvalue {lam[0]:.3g}), '
+                             'so it is no covariance matrix')
+        tr_covmean = np.sqrt(np.clip(lam, 0, None)).sum()              # tr (Sigma_1 Sigma_2)^(1/2)
+        diff = mu1 - mu2
+        return float(max(diff @ diff + self.trace + np.trace(sigma2) - 2 * tr_covmean, 0.0))
+
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), in float64.
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), in float64 (FrechetReference's route).
 
-    tr (Sigma_1 Sigma_2)^(1/2) is computed without a non-symmetric matrix square root:
-    with A = Sigma_1^(1/2) (symmetric PSD), Sigma_1 Sigma_2 = A (A Sigma_2) and M = (A Sigma_2) A = A Sigma_2 A
-    have the same eigenvalues (XY and YX share their spectrum; for invertible A this is the similarity
-    Sigma_1 Sigma_2 = A M A^-1). M is symmetric PSD, so its eigenvalues lambda_i are real and >= 0, and the
-    principal square root of Sigma_1 Sigma_2 has eigenvalues sqrt(lambda_i):
-        tr (Sigma_1 Sigma_2)^(1/2) = sum_i sqrt(lambda_i(M)).
-    This matches scipy.linalg.sqrtm up to round-off, is never complex, and needs only two eighs.
-    """
-    mu1, sigma1, mu2, sigma2 = _as_stats(mu1, sigma1, mu2, sigma2)
-    diff = mu1 - mu2
-    a = _psd_sqrt(sigma1)                                          # A = Sigma_1^(1/2)
-    m = a @ sigma2 @ a                                             # M = A Sigma_2 A, similar to Sigma_1 Sigma_2
-    lam = np.linalg.eigvalsh((m + m.T) / 2)
-    tr_covmean = np.sqrt(np.clip(lam, 0, None)).sum()              # tr (Sigma_1 Sigma_2)^(1/2)
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+    Raises ValueError on non-finite or non-PSD covariances; exactly 0 for identical statistics; never
+    negative (round-off below zero is clipped). To score many sets against one reference, build a
+    FrechetReference once."""
+    return FrechetReference(mu1, sigma1).distance(mu2, sigma2)
 
 def frechet_distance_scipy(mu1, sigma1, mu2, sigma2) -> float:
     """Reference implementation as in EDM's fid.py: real part of scipy.linalg.sqrtm(Sigma_1 Sigma_2).
@@ -172,7 +208,10 @@ def frechet_distance_scipy(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def fd_features(a, b) -> float:
-    """Fréchet distance between Gaussian fits of two feature sets (N, D), or FeatureStats already fitted."""
+    """Fréchet distance between Gaussian fits of two feature sets (N, D), or FeatureStats already fitted,
+    or (for `b`) a FrechetReference."""
     sa = a if isinstance(a, FeatureStats) else FeatureStats().update(a)
+    if isinstance(b, FrechetReference):
+        return b.distance(sa.mu, sa.sigma)
     sb = b if isinstance(b, FeatureStats) else FeatureStats().update(b)
     return frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)
