@@ -142,44 +142,44 @@ def _psd_tolerance(eigenvalues: np.ndarray) -> float:
     """Round-off allowed below zero for the eigenvalues of a covariance: float64 eps x dim x its scale."""
     return 100 * np.finfo(np.float64).eps * len(eigenvalues) * max(np.abs(eigenvalues).max(), 1e-300)
 
-def _psd_eigh(sigma: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen-decomposition of a symmetric matrix that must be PSD; ValueError naming it otherwise."""
-    if not np.allclose(sigma, sigma.T, rtol=1e-10, atol=1e-12 * max(np.abs(sigma).max(), 1e-300)):
-        raise ValueError(f'{name} is not symmetric, so it is no covariance matrix')
-    w, v = np.linalg.eigh((sigma + sigma.T) / 2)
-    if w[0] < -_psd_tolerance(w):
-        raise ValueError(f'{name} is not positive semi-definite (eigenvalue {w[0]:.3g}), so it is no covariance matrix')
-    return np.clip(w, 0, None), v
-
-
 class FrechetReference:
-    """N(mu_1, Sigma_1) for distances to many (mu_2, Sigma_2): A = Sigma_1^(1/2) is computed once.
+    """N(mu_1, Sigma_1) for distances to many (mu_2, Sigma_2): a factor of Sigma_1 is computed once.
 
-    tr (Sigma_1 Sigma_2)^(1/2) needs no non-symmetric matrix square root: Sigma_1 Sigma_2 = A (A Sigma_2)
-    and M = (A Sigma_2) A = A Sigma_2 A share their eigenvalues (XY and YX have one spectrum). M is
-    symmetric PSD, so its eigenvalues lambda_i are real and >= 0, and the principal square root of
-    Sigma_1 Sigma_2 has eigenvalues sqrt(lambda_i):   tr (Sigma_1 Sigma_2)^(1/2) = sum_i sqrt(lambda_i(M)).
-    Each distance is then two matrix products and one eigvalsh (eigenvalues only), never complex.
+    tr (Sigma_1 Sigma_2)^(1/2) needs no non-symmetric matrix square root. With any F such that
+    Sigma_1 = F F^T, Sigma_1 Sigma_2 = F (F^T Sigma_2) and M = F^T Sigma_2 F share their eigenvalues (XY
+    and YX have one spectrum). M is symmetric PSD, so its eigenvalues lambda_i are real and >= 0, and the
+    principal square root of Sigma_1 Sigma_2 has eigenvalues sqrt(lambda_i):
+        tr (Sigma_1 Sigma_2)^(1/2) = sum_i sqrt(lambda_i(M)).
+    F is the Cholesky factor when Sigma_1 is positive definite, else V diag(sqrt(w)) from its eigh (a
+    rank-deficient Sigma_1, e.g. fewer features than dimensions). Each distance is then two matrix
+    products and one eigvalsh (eigenvalues only), never complex.
     """
 
     def __init__(self, mu, sigma):
         mu, sigma, _, _ = _as_stats(mu, sigma, mu, sigma)
         _check_finite(mu, 'mu1'), _check_finite(sigma, 'sigma1')
-        w, v = _psd_eigh(sigma, 'sigma1')
-        self.mu, self.sigma = mu, sigma
-        self.sqrt_sigma = (v * np.sqrt(w)) @ v.T                       # A = Sigma_1^(1/2)
-        self.trace = float(np.trace(sigma))
+        if not np.allclose(sigma, sigma.T, rtol=1e-10, atol=1e-12 * max(np.abs(sigma).max(), 1e-300)):
+            raise ValueError('sigma1 is not symmetric, so it is no covariance matrix')
+        self.mu, self.sigma, self.trace = mu, sigma, float(np.trace(sigma))
+        try:
+            self.factor = np.linalg.cholesky(sigma)                    # Sigma_1 = L L^T
+        except np.linalg.LinAlgError:                                  # singular or not PSD: eigh tells which
+            w, v = np.linalg.eigh((sigma + sigma.T) / 2)
+            if w[0] < -_psd_tolerance(w):
+                raise ValueError(f'sigma1 is not positive semi-definite (eigenvalue {w[0]:.3g}), '
+                                 'so it is no covariance matrix') from None
+            self.factor = v * np.sqrt(np.clip(w, 0, None))            # Sigma_1 = (V sqrt(w)) (V sqrt(w))^T
 
     def distance(self, mu2, sigma2) -> float:
         mu1, sigma1, mu2, sigma2 = _as_stats(self.mu, self.sigma, mu2, sigma2)
         _check_finite(mu2, 'mu2'), _check_finite(sigma2, 'sigma2')
         if np.array_equal(mu1, mu2) and np.array_equal(sigma1, sigma2):
             return 0.0                                                 # exactly, not up to round-off
-        a = self.sqrt_sigma
-        m = a @ sigma2 @ a                                             # M = A Sigma_2 A
+        f = self.factor
+        m = f.T @ sigma2 @ f                                           # M = F^T Sigma_2 F
         lam = np.linalg.eigvalsh((m + m.T) / 2)
         if lam[0] < -_psd_tolerance(lam) or np.trace(sigma2) < 0:
-            raise ValueError(f'sigma2 is not positive semi-definite (A sigma2 A has eigenvalue {lam[0]:.3g}), '
+            raise ValueError(f'sigma2 is not positive semi-definite (F^T sigma2 F has eigenvalue {lam[0]:.3g}), '
                              'so it is no covariance matrix')
         tr_covmean = np.sqrt(np.clip(lam, 0, None)).sum()              # tr (Sigma_1 Sigma_2)^(1/2)
         diff = mu1 - mu2
