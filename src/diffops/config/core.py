@@ -94,6 +94,11 @@ class EvaluateConfig:
     reference_split:        str     = 'test'        # split the generated images are compared with: train, val, test
     batch_size:             int     = 500           # images per feature-extraction batch
     untrained_baseline:     bool    = True          # also score samples of the untrained network (chance level)
+    inception_weights:      str | None = None       # local Inception-v3 file (pt_inception-2015-12-05-6726825d.pth):
+                                                    # fid, kid, precision, recall; null: fd_attrnet only
+    kid_subsets:            int     = 100           # KID: random subsets (Binkowski et al.; torch-fidelity's default)
+    kid_subset_size:        int     = 1000          # KID: rows per subset (capped at the number of samples)
+    pr_k:                   int     = 3             # precision/recall: k of the k-NN balls (Kynkaanniemi et al.)
 
 @dataclass(frozen=True)
 class TrackingConfig:
@@ -151,6 +156,10 @@ RULES = {
     'sample.batch_size':            at_least(1),
     'evaluate.reference_split':     one_of('train', 'val', 'test'),
     'evaluate.batch_size':          at_least(1),
+    'evaluate.inception_weights':   NON_EMPTY,
+    'evaluate.kid_subsets':         at_least(1),
+    'evaluate.kid_subset_size':     at_least(2),
+    'evaluate.pr_k':                at_least(1),
     'tracking.experiment':          NON_EMPTY,
     'tracking.log_checkpoints':     one_of('none', 'last', 'all'),
 }

@@ -3,11 +3,13 @@
 The type of a key comes from its annotation; a Rule narrows it further. For a list, the rule applies to
 each element. `allowed` completes "must be ...": {a} is "an integer" or "a number", {t} is "integer" or
 "number", so one rule reads right for both types. Types are strict: an int field takes only ints (not
-bools, not 32.0), a float field takes ints and floats (stored as float), a bool field only true/false.
+bools, not 32.0), a float field takes ints and floats (stored as float), a bool field only true/false;
+a `T | None` field takes null or a T.
 """
 
 import difflib
 import math
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, get_args, get_origin
 
@@ -63,6 +65,14 @@ def _check_type(value, typ: type, rule: Rule | None) -> bool:
 
 def check_value(key: str, value, typ, rule: Rule | None):
     """The value of `key` as its field stores it (float for float, tuple for a list); ConfigError if not allowed."""
+    if get_origin(typ) is types.UnionType:  # `str | None`: null, or a value of the other type
+        if value is None:
+            return None
+        (inner,) = [a for a in get_args(typ) if a is not type(None)]
+        try:
+            return check_value(key, value, inner, rule)
+        except ConfigError as e:
+            raise ConfigError(key, e.problem.replace('must be ', 'must be null or ', 1)) from None
     if get_origin(typ) is tuple:  # a yaml list; the rule applies to each element
         if not isinstance(value, list):
             raise ConfigError(key, f'must be a list, got {_show(value)}')

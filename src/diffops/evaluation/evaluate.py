@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from .featurenet import attribute_rates, extract
-from .frechet import FeatureStats, fd_features
+from .frechet import FeatureStats, FrechetReference, fd_features
+from .inception import precision_recall
 
 
 class AttrNetReference:
@@ -22,14 +23,21 @@ class AttrNetReference:
     def __init__(self, net, attributes, reference_images: np.ndarray, batch_size: int):
         self.net, self.attributes, self.batch_size = net, list(attributes), batch_size
         feats, probs = extract(net, torch.from_numpy(np.ascontiguousarray(reference_images)), batch_size)
-        self.stats, self.rates, self.num = FeatureStats().update(feats), attribute_rates(probs), len(reference_images)
+        self.reference_features, self.rates, self.num = feats, attribute_rates(probs), len(reference_images)
+        self.stats = FeatureStats().update(feats)
+        self.frechet = FrechetReference(self.stats.mu, self.stats.sigma)      # its factor, computed once
 
     def fd(self, images) -> float:
         """fd_attrnet of uint8 images (N, 3, H, W), a tensor or an array."""
         return self.fd_of(self.features(images)[0])
 
     def fd_of(self, features: np.ndarray) -> float:
-        return fd_features(features, self.stats)
+        return fd_features(features, self.frechet)
+
+    def precision_recall(self, features: np.ndarray, k: int) -> dict:
+        """Improved precision and recall (k-NN balls) in the attribute net's feature space."""
+        precision, recall = precision_recall(features, self.reference_features, k)
+        return {"attrnet_precision": precision, "attrnet_recall": recall}
 
     def features(self, images):
         return extract(self.net, torch.as_tensor(np.ascontiguousarray(images)), self.batch_size)

@@ -1,11 +1,14 @@
-"""dvc stage `evaluate`: fd_attrnet of the samples (vs the untrained network and real data) and attribute
-rates, written to the metrics file and into the training run, so one MLflow row holds params and results."""
+"""dvc stage `evaluate`: fd_attrnet of the samples (vs the untrained network and real data), precision and
+recall in the attribute net's space, attribute rates, and, when `evaluate.inception_weights` names a local
+Inception-v3 file, fid, kid, precision and recall in Inception space; written to the metrics file and into
+the training run, so one MLflow row holds params and results."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
 import mlflow
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -14,13 +17,15 @@ from ..artifacts.featurenet import load_featurenet
 from ..config import flatten
 from ..data.prepare import load_split
 from ..evaluation.evaluate import AttrNetReference, real_subset
+from ..evaluation.inception import InceptionFeatures, check_weights_file, feature_metrics
 from ..sampling.edm_sampler import generate_images
 from ..sampling.sample_set import read_sample_set, sampler_kwargs
 from ..tracking.mlflow_run import producing_run
 from ..utils.io import write_json_atomic
 from .common import PARAMS, load, path
 
-SHOWN = ("fd_attrnet", "fd_attrnet_vae", "fd_attrnet_untrained", "fd_attrnet_data", "attr_rate_mae")
+SHOWN = ("fid", "kid_mean", "precision", "recall", "fd_attrnet", "fd_attrnet_vae", "fd_attrnet_untrained",
+         "fd_attrnet_data", "attrnet_precision", "attrnet_recall", "attr_rate_mae")
 
 
 def reference(cfg, data_dir, featurenet_dir) -> AttrNetReference:
@@ -38,9 +43,41 @@ def untrained_images(cfg, spec: dict, n: int, generate) -> torch.Tensor:
                       for i in tqdm(range(0, n, s.batch_size), desc="untrained baseline", unit="batch")])
 
 
-def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path) -> dict:
-    """Write the metrics file and log it into the training run, with the sampler/eval settings used."""
-    result = {**metrics, "attributes": table}
+def check_inputs(cfg) -> None:
+    """Before any compute: a configured Inception file must exist."""
+    if cfg.evaluate.inception_weights is not None:
+        check_weights_file(cfg.evaluate.inception_weights)
+
+
+def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir) -> tuple[dict, dict, np.ndarray]:
+    """The scores every evaluate stage reports for a sample set: fd_attrnet and attribute-net precision
+    / recall, Inception fid / kid / precision / recall when configured. Returns (metrics, the protocol
+    record: reference, counts, seeds, weights hash; attribute probabilities)."""
+    e, n = cfg.evaluate, len(samples)
+    feats, probs = ref.features(samples)
+    metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num,
+               **ref.precision_recall(feats, e.pr_k)}
+    record = {"reference": f"{data_dir}:{e.reference_split}", "seeds": f"{cfg.sample.seed_start}-{cfg.sample.seed_start + n - 1}",
+              "inception": "none (evaluate.inception_weights is null: fd_attrnet only)"}
+    if e.inception_weights is not None:
+        inception = InceptionFeatures(e.inception_weights, batch_size=min(e.batch_size, 64))
+        real = inception_features(inception, load_split(data_dir, e.reference_split)[0], "reference")
+        generated = inception_features(inception, samples, "samples")
+        metrics |= feature_metrics(generated, real, kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size,
+                                   k=e.pr_k)
+        record |= {"inception": e.inception_weights, **inception.record}
+    return metrics, record, probs
+
+
+def inception_features(inception: InceptionFeatures, images, what: str) -> np.ndarray:
+    return np.concatenate([inception(torch.as_tensor(np.ascontiguousarray(images[i:i + 256])))
+                           for i in tqdm(range(0, len(images), 256), desc=f"inception: {what}", unit="batch")])
+
+
+def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path, record: dict) -> dict:
+    """Write the metrics file (headline numbers, the protocol record, the per-attribute table) and log it
+    into the training run, with the sampler/eval settings used."""
+    result = {**metrics, "protocol": record, "attributes": table}
     write_json_atomic(Path(metrics_path), result)
     with producing_run(cfg.tracking.experiment, model_dir) as run:
         if run:
@@ -48,17 +85,18 @@ def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path) -> dict:
             # Sampler/eval settings may differ from those logged at training time: record what was used.
             mlflow.set_tags({f"evaluated_with.{k}": str(v) for k, v in flatten(cfg).items()
                              if k.startswith(("sample.", "evaluate."))})
+            mlflow.set_tags({f"evaluation.{k}": str(v) for k, v in record.items()})
             mlflow.log_artifact(str(metrics_path), "evaluation")
     return result
 
 
 def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path) -> dict:
+    check_inputs(cfg)
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)
     samples = torch.from_numpy(read_sample_set(samples_dir))
     n = len(samples)
-    feats, probs = ref.features(samples)
-    metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num}
+    metrics, record, probs = scores(cfg, ref, samples, data_dir)
     if cfg.evaluate.untrained_baseline:
         res = cfg.data.resolution
         metrics["fd_attrnet_untrained"] = ref.fd(untrained_images(
@@ -66,7 +104,7 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path) -> 
             lambda D, seeds: generate_images(D, seeds, res, **sampler_kwargs(cfg.sample))))
     metrics["fd_attrnet_data"] = ref.fd(real_subset(load_split(data_dir, "train")[0], n))
     rates, table = ref.rate_metrics(probs)
-    return finish(cfg, model_dir, metrics | rates, table, metrics_path)
+    return finish(cfg, model_dir, metrics | rates, table, metrics_path, record)
 
 
 @click.command("evaluate")

@@ -12,11 +12,12 @@ from ..data.prepare import load_split
 from ..evaluation.evaluate import real_subset
 from ..sampling.sample_set import read_sample_set, sampler_kwargs
 from .common import PARAMS, load, path
-from .evaluate import echo, finish, reference, untrained_images
+from .evaluate import check_inputs, echo, finish, reference, scores, untrained_images
 from .sample_latent import latent_generator
 
 
 def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae_dir=None) -> dict:
+    check_inputs(cfg)
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)
     spec = denoiser_spec(model_dir)
@@ -24,8 +25,7 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae
     vae = load_vae(vae_dir or lat["vae"])
     samples = torch.from_numpy(read_sample_set(samples_dir))
     n = len(samples)
-    feats, probs = ref.features(samples)
-    metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num}
+    metrics, record, probs = scores(cfg, ref, samples, data_dir)
 
     # References: real train images (floor), their VAE reconstructions (the latent floor), chance.
     real = torch.from_numpy(real_subset(load_split(data_dir, "train")[0], n))
@@ -38,7 +38,7 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae
         metrics["fd_attrnet_untrained"] = ref.fd(untrained_images(
             cfg, spec, n, latent_generator(spec, vae, sampler_kwargs(cfg.sample))))
     rates, table = ref.rate_metrics(probs)
-    return finish(cfg, model_dir, metrics | rates, table, metrics_path)
+    return finish(cfg, model_dir, metrics | rates, table, metrics_path, record)
 
 
 @click.command("evaluate-latent")
