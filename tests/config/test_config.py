@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import get_args, get_origin
@@ -85,6 +86,8 @@ def test_defaults_have_their_annotated_types():
             value = getattr(cls(), f.name)
             if get_origin(f.type) is tuple:
                 assert all(type(v) is get_args(f.type)[0] for v in value), f.name
+            elif get_origin(f.type) is types.UnionType:             # `str | None`
+                assert type(value) in get_args(f.type), f'{cls.__name__}.{f.name}'
             else:
                 assert type(value) is f.type, f'{cls.__name__}.{f.name}'
 
@@ -321,3 +324,11 @@ def test_layers():
     assert out.stdout.strip() == 'False'
 
 # ----------------------------------------------------------------------------
+
+def test_optional_path_takes_null_or_a_string():
+    assert load_params({'evaluate': {'inception_weights': None}}).evaluate.inception_weights is None
+    assert load_params({'evaluate': {'inception_weights': 'w.pth'}}).evaluate.inception_weights == 'w.pth'
+    assert flatten(Config())['evaluate.inception_weights'] == 'null'
+    for bad in (3, '', True):
+        with pytest.raises(ConfigError, match=r'evaluate\.inception_weights: must be null or'):
+            load_params({'evaluate': {'inception_weights': bad}})

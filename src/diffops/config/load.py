@@ -99,8 +99,9 @@ def to_dict(cfg) -> dict:
     return out
 
 def flatten(cfg: Config) -> dict[str, bool | int | float | str]:
-    """Dotted keys -> scalars, for MLflow params: {'train.lr': 0.002, 'model.block_channels': '[32, 64, 64]'}."""
-    return {f'{section}.{name}': _yaml_str(value) if isinstance(value, list) else value
+    """Dotted keys -> scalars, for MLflow params: {'train.lr': 0.002, 'model.block_channels': '[32, 64, 64]'};
+    null is 'null', as params.yaml spells it."""
+    return {f'{section}.{name}': _yaml_str(value) if isinstance(value, list) or value is None else value
             for section, values in to_dict(cfg).items() for name, value in values.items()}
 
 def section_hash(cfg: Config, *sections: str) -> str:

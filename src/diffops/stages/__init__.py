@@ -1,5 +1,6 @@
-"""One module per dvc.yaml stage, named after it. Each exposes `run(cfg, ...)` (read its params sections,
-open the tracked run, call the library, write its outputs atomically, log) and `command`, its click command.
+"""One module per dvc.yaml stage, named after it, and `score` (the evaluate metrics for any image set).
+Each exposes `run(cfg, ...)` (read its params sections, open the tracked run, call the library, write its
+outputs atomically, log) and `command`, its click command.
 
 The command line is generated from these tables: command name -> module (diffops.stages.<module>).
 A dvc.yaml stage's `cmd` names the command; `diffops <group> <name> --help` shows a runnable example.
@@ -7,7 +8,7 @@ A dvc.yaml stage's `cmd` names the command; `diffops <group> <name> --help` show
 ROOT = {"generate": "generate", "prepare": "prepare", "featurenet": "featurenet", "train": "train",
         "sample": "sample", "evaluate": "evaluate", "check-raw": "check_raw", "convert": "convert",
         "encode": "encode", "vae": "vae", "train-latent": "train_latent", "sample-latent": "sample_latent",
-        "evaluate-latent": "evaluate_latent"}
+        "evaluate-latent": "evaluate_latent", "score": "score"}
 GROUPS = {
     "tiw": ("TIW-DSM on a biased dataset (dvc stages tiw_*): split, discriminator, losses, bias table.\n\n"
             "\b\nRun the whole comparison:  dvc repro tiw_table\nLook at the table:         cat metrics/tiw.md",
