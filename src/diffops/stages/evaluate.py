@@ -4,6 +4,7 @@ Inception-v3 file, fid, kid, precision and recall in Inception space; written to
 the training run, so one MLflow row holds params and results."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -14,9 +15,11 @@ from tqdm import tqdm
 
 from ..artifacts.denoiser import denoiser_spec, untrained_denoiser
 from ..artifacts.featurenet import load_featurenet
+from ..artifacts.reference_stats import load_reference
 from ..config import flatten
 from ..data.prepare import load_split
 from ..evaluation.evaluate import AttrNetReference, real_subset
+from ..evaluation.frechet import FrechetReference
 from ..evaluation.inception import InceptionFeatures, check_weights_file, feature_metrics
 from ..sampling.edm_sampler import generate_images
 from ..sampling.sample_set import read_sample_set, sampler_kwargs
@@ -49,10 +52,11 @@ def check_inputs(cfg) -> None:
         check_weights_file(cfg.evaluate.inception_weights)
 
 
-def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir) -> tuple[dict, dict, np.ndarray]:
+def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir, reference_dir) -> tuple[dict, dict, np.ndarray]:
     """The scores every evaluate stage reports for a sample set: fd_attrnet and attribute-net precision
-    / recall, Inception fid / kid / precision / recall when configured. Returns (metrics, the protocol
-    record: reference, counts, seeds, weights hash; attribute probabilities)."""
+    / recall, Inception fid / kid / precision / recall when configured (against the reference stage's
+    Inception features). Returns (metrics, the protocol record: reference, seeds, weights hash;
+    the samples' attribute probabilities)."""
     e, n = cfg.evaluate, len(samples)
     feats, probs = ref.features(samples)
     metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num,
@@ -61,12 +65,17 @@ def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir) -> tuple
               "inception": "none (evaluate.inception_weights is null: fd_attrnet only)"}
     if e.inception_weights is not None:
         inception = InceptionFeatures(e.inception_weights, batch_size=min(e.batch_size, 64))
-        real = inception_features(inception, load_split(data_dir, e.reference_split)[0], "reference")
+        stored = load_reference(reference_dir, e.reference_split, "inception",
+                                {"dataset_sha256": dataset_sha256(data_dir), "extractor_sha256": inception.sha256})
         generated = inception_features(inception, samples, "samples")
-        metrics |= feature_metrics(generated, real, kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size,
-                                   k=e.pr_k)
-        record |= {"inception": e.inception_weights, **inception.record}
+        metrics |= feature_metrics(generated, stored["features"], FrechetReference(stored["mu"], stored["sigma"]),
+                                   kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size, k=e.pr_k)
+        record |= {"inception": e.inception_weights, "reference_stats": stored["path"], **inception.record}
     return metrics, record, probs
+
+
+def dataset_sha256(data_dir) -> str:
+    return json.loads((Path(data_dir) / "meta.json").read_text())["content_sha256"]
 
 
 def inception_features(inception: InceptionFeatures, images, what: str) -> np.ndarray:
@@ -90,13 +99,13 @@ def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path, record: dic
     return result
 
 
-def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path) -> dict:
+def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, reference_dir="data/reference") -> dict:
     check_inputs(cfg)
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)
     samples = torch.from_numpy(read_sample_set(samples_dir))
     n = len(samples)
-    metrics, record, probs = scores(cfg, ref, samples, data_dir)
+    metrics, record, probs = scores(cfg, ref, samples, data_dir, reference_dir)
     if cfg.evaluate.untrained_baseline:
         res = cfg.data.resolution
         metrics["fd_attrnet_untrained"] = ref.fd(untrained_images(
@@ -113,14 +122,16 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path) -> 
 @click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet", show_default=True)
 @click.option("--samples", type=path(exists=True), default="samples/edm", show_default=True)
 @click.option("--model", "model_dir", type=path(exists=True), default="models/edm", show_default=True)
+@click.option("--reference", "reference_dir", type=path(), default="data/reference", show_default=True,
+              help="Reference statistics (the reference stage); read when evaluate.inception_weights is set.")
 @click.option("--metrics", type=path(), default="metrics/edm.json", show_default=True)
-def command(params_path, data, featurenet_dir, samples, model_dir, metrics):
+def command(params_path, data, featurenet_dir, samples, model_dir, reference_dir, metrics):
     """Score samples: fd_attrnet and attribute rates; logged into the training run.
 
     \b
     Example:  diffops evaluate --samples samples/edm --metrics metrics/edm.json
     """
-    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics))
+    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics, reference_dir))
 
 
 def echo(result: dict) -> None:

@@ -16,7 +16,8 @@ from .evaluate import check_inputs, echo, finish, reference, scores, untrained_i
 from .sample_latent import latent_generator
 
 
-def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae_dir=None) -> dict:
+def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae_dir=None,
+        reference_dir="data/reference") -> dict:
     check_inputs(cfg)
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)
@@ -25,7 +26,7 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae
     vae = load_vae(vae_dir or lat["vae"])
     samples = torch.from_numpy(read_sample_set(samples_dir))
     n = len(samples)
-    metrics, record, probs = scores(cfg, ref, samples, data_dir)
+    metrics, record, probs = scores(cfg, ref, samples, data_dir, reference_dir)
 
     # References: real train images (floor), their VAE reconstructions (the latent floor), chance.
     real = torch.from_numpy(real_subset(load_split(data_dir, "train")[0], n))
@@ -48,11 +49,13 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae
 @click.option("--samples", type=path(exists=True), default="samples/edm-latent", show_default=True)
 @click.option("--model", "model_dir", type=path(exists=True), default="models/edm-latent", show_default=True)
 @click.option("--vae", "vae_dir", type=path(exists=True), default=None, help="VAE (default: from model.json).")
+@click.option("--reference", "reference_dir", type=path(), default="data/reference", show_default=True,
+              help="Reference statistics (the root pipeline's reference stage); read when evaluate.inception_weights is set.")
 @click.option("--metrics", type=path(), default="metrics/edm-latent.json", show_default=True)
-def command(params_path, data, featurenet_dir, samples, model_dir, vae_dir, metrics):
+def command(params_path, data, featurenet_dir, samples, model_dir, vae_dir, reference_dir, metrics):
     """Score decoded latent samples: fd_attrnet, plus the VAE-reconstruction floor and chance.
 
     \b
     Example:  diffops evaluate-latent --samples samples/edm-latent --metrics metrics/edm-latent.json
     """
-    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics, vae_dir))
+    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics, vae_dir, reference_dir))
