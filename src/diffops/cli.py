@@ -124,9 +124,11 @@ def ui(host, port):
 @click.option("--discriminator", "discriminator_dir", type=click.Path(path_type=Path),
               default="models/tiw/discriminator", show_default=True,
               help="sweep.objective tiw: the time-dependent discriminator.")
+@click.option("--reference", "reference_dir", type=click.Path(path_type=Path), default="data/reference",
+              show_default=True, help="sweep.metric fid/kid_mean/precision/recall: the reference stage's statistics.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Best params and plots (default: sweeps/<study>).")
 def sweep(params_path, study_file, study_name, n_trials, storage, data, featurenet_dir, edm_dir, discriminator_dir,
-          out):
+          reference_dir, out):
     """Run an Optuna study: each trial runs a stage chain on a short budget and is scored.
 
     The study is the `sweep:` block of the params file, or of STUDY_FILE (a YAML file of params sections
@@ -155,7 +157,8 @@ def sweep(params_path, study_file, study_name, n_trials, storage, data, featuren
             raise click.ClickException(f"{data}: no such folder; run `dvc repro {objective.data_stage}` first "
                                        f"(or pass --data)")
         run_sweep(params_path, data, featurenet_dir, study_file=study_file,
-                  inputs={"edm": edm_dir, "discriminator": discriminator_dir}, study_name=study_name,
+                  inputs={"edm": edm_dir, "discriminator": discriminator_dir, "reference": reference_dir},
+                  study_name=study_name,
                   n_trials=n_trials, storage=storage, out_dir=out, echo=click.echo)
     except (ConfigError, StudyMismatch, FileNotFoundError, KeyError) as e:
         raise click.ClickException(str(e)) from None

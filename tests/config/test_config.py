@@ -332,3 +332,11 @@ def test_optional_path_takes_null_or_a_string():
     for bad in (3, '', True):
         with pytest.raises(ConfigError, match=r'evaluate\.inception_weights: must be null or'):
             load_params({'evaluate': {'inception_weights': bad}})
+
+def test_sweeping_on_fid_needs_the_inception_weights():
+    with pytest.raises(ConfigError, match=r'sweep\.metric: fid is measured in Inception-v3 space: set evaluate\.inception_weights'):
+        load_params({'sweep': {'metric': 'fid'}})
+    cfg = load_params({'sweep': {'metric': 'fid'}, 'evaluate': {'inception_weights': 'w.pth'}})
+    assert cfg.sweep.metric == 'fid'
+    with pytest.raises(ConfigError, match=r'sweep\.direction: precision is better when higher'):
+        load_params({'sweep': {'metric': 'precision'}, 'evaluate': {'inception_weights': 'w.pth'}})

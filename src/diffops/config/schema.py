@@ -23,7 +23,7 @@ from .diti import RULES as _DITI_RULES
 from .platform import ConvertConfig, EncodeConfig, LatentConfig, VAEConfig, _check_data_platform
 from .platform import RULES as _PLATFORM_RULES
 from .rules import ConfigError
-from .sweep import SweepConfig, check_sweep
+from .sweep import INCEPTION_METRICS, SweepConfig, check_sweep
 from .sweep import RULES as _SWEEP_RULES
 from .tiw import TIW_TRAIN, BiasSplitConfig, DiscriminatorConfig, TIWConfig, _check_tiw
 from .tiw import RULES as _TIW_RULES
@@ -65,6 +65,9 @@ def check_config(cfg: Config) -> None:
     _check_data_platform(cfg)
     _check_tiw(cfg)
     check_sweep(cfg.sweep)       # sweep.space / sweep.budget name keys of every section
+    if cfg.sweep.metric in INCEPTION_METRICS and cfg.evaluate.inception_weights is None:
+        raise ConfigError('sweep.metric', f'{cfg.sweep.metric} is measured in Inception-v3 space: set '
+                          'evaluate.inception_weights to a local weights file (or optimise fd_attrnet)')
 
 __all__ = [
     'CELEBA_ATTRIBUTES', 'DEFAULT_METHOD_NAMES', 'SECTIONS', 'RULES', 'Config', 'ConfigError', 'check_config',

@@ -49,7 +49,8 @@ class SweepConfig:                                  # Optuna study of `diffops s
 RULES = {
     'sweep.study':                  NON_EMPTY,
     'sweep.objective':              one_of('edm', 'diti', 'tiw'),
-    'sweep.metric':                 one_of('fd_attrnet', 'attr_rate_mae', 'probe_val_map', 'subgroup_tv'),
+    'sweep.metric':                 one_of('fd_attrnet', 'attr_rate_mae', 'attrnet_precision', 'attrnet_recall', 'fid',
+                                           'kid_mean', 'precision', 'recall', 'probe_val_map', 'subgroup_tv'),
     'sweep.direction':              one_of('minimize', 'maximize'),
     'sweep.n_trials':               at_least(1),
     'sweep.sampler':                one_of('tpe', 'random', 'gp'),
@@ -71,9 +72,13 @@ RULES = {
 FIXED_SECTIONS = ('generate', 'data', 'featurenet', 'sweep')
 FIXED_BY_OBJECTIVE = {'edm': (), 'diti': ('model',), 'tiw': ('bias_split', 'discriminator')}
 
-# sweep.objective -> the metrics it can optimize and their better direction.
+# sweep.objective -> the metrics it can optimize and their better direction. fid, kid_mean, precision and
+# recall (Inception space) need evaluate.inception_weights and the reference stage's statistics.
+INCEPTION_METRICS = ('fid', 'kid_mean', 'precision', 'recall')
 METRICS = {
-    'edm': {'fd_attrnet': 'minimize', 'attr_rate_mae': 'minimize'},
+    'edm': {'fd_attrnet': 'minimize', 'attr_rate_mae': 'minimize', 'attrnet_precision': 'maximize',
+            'attrnet_recall': 'maximize', 'fid': 'minimize', 'kid_mean': 'minimize', 'precision': 'maximize',
+            'recall': 'maximize'},
     'diti': {'probe_val_map': 'maximize'},      # validation mAP: tuning on the test split would leak it
     'tiw': {'fd_attrnet': 'minimize', 'subgroup_tv': 'minimize'},
 }

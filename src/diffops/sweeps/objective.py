@@ -150,7 +150,7 @@ class Objective:
         sample.run(cfg, tmp / "model", tmp / "samples")
         spent[NIMG_SAMPLED] += cfg.sample.num_images * (2 if cfg.evaluate.untrained_baseline else 1)
         return evaluate.run(cfg, self.data_dir, self.featurenet_dir, tmp / "samples", tmp / "model",
-                            tmp / "metrics.json")
+                            tmp / "metrics.json", self.inputs.get("reference", Path("data/reference")))
 
     def run_tiw(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
         tiw_train.run(cfg, "tiw_dsm", self.data_dir, self._input("discriminator"), tmp / "model", tmp / "state",
@@ -217,3 +217,10 @@ class Objective:
         ref = self.reference(tcfg)
         feats, probs = ref.features(images)
         return ref.attr_rate_mae(probs) if self.sweep.metric == "attr_rate_mae" else ref.fd_of(feats)
+
+
+def intermediate_metric(sweep) -> str:
+    """What `intermediate` reports for the study's metric: the metric itself on few samples, or, for the
+    Inception and precision/recall metrics (too slow or too noisy on 200 CPU samples), fd_attrnet."""
+    same = {"fd_attrnet", "attr_rate_mae", "probe_val_map", "subgroup_tv"}
+    return f"{sweep.metric}_intermediate" if sweep.metric in same else "fd_attrnet_intermediate"

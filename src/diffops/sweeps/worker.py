@@ -22,7 +22,7 @@ from ..utils.signals import interrupts_raise
 from ..tracking.optuna_mlflow import OptunaMlflow
 from . import results
 from . import storage as st
-from .objective import Objective, trained_config, trial_config
+from .objective import Objective, intermediate_metric, trained_config, trial_config
 from .space import Param, format_override, parse_space
 from .study import OPTUNA_VERSION, PRUNER, SAMPLER, open_study
 
@@ -84,10 +84,11 @@ def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_
 
     backend = st.make_storage(url, root, on_stale=lambda trial: tracker.end_trial(trial))   # RDB heartbeat
     study, created, seed = open_study(name, backend, sweep, base)
-    tracker = OptunaMlflow(base.tracking.experiment, sweep.metric, root=root)
+    intermediate = intermediate_metric(sweep)
+    tracker = OptunaMlflow(base.tracking.experiment, sweep.metric, intermediate_metric=intermediate, root=root)
     tracker.attach(study, created, params={k: v for k, v in flatten(cfg).items() if k.startswith("sweep.")},
                    tags={"optuna.version": optuna.__version__, "optuna.storage": st.storage_label(url),
-                         "diffops.intermediate": f"{sweep.metric} of {sweep.intermediate_num_images} samples "
+                         "diffops.intermediate": f"{intermediate[:-len('_intermediate')]} of {sweep.intermediate_num_images} samples "
                                                  f"with {sweep.intermediate_steps} sampler steps at each checkpoint",
                          **{f"optuna.sampler.{k}": v for k, v in study.user_attrs[SAMPLER].items()},
                          **{f"optuna.pruner.{k}": v for k, v in study.user_attrs[PRUNER].items()}}
