@@ -100,11 +100,31 @@ def test_mlflow_run_holds_params_metrics_lineage_and_model(project):
     assert np.abs(again[0].astype(int) - images[1]).max() <= 1
 
 
+def test_plots_and_metrics_people_look_at(project):
+    root, env, _ = project
+    curve = json.loads((root / "plots" / "train" / "edm.json").read_text())
+    assert len(curve) >= 10 and curve[0]["kimg"] < curve[-1]["kimg"] and curve[-1]["loss"] < curve[0]["loss"]
+    rows = json.loads((root / "plots" / "edm" / "attributes.json").read_text())
+    assert {"attribute", "samples", "reference"} <= set(rows[0]) and len(rows) == len(attributes_of(root))
+    run([DVC, "plots", "show", "-o", "plots_html"], root, env=env)
+    page = (root / "plots_html" / "index.html").read_text()
+    for shown in ("training loss: edm", "attribute rates: samples", "attribute rates: reference", "grid.png"):
+        assert shown in page, shown
+    # The metrics file holds headline numbers only, so `dvc metrics show` fits a terminal.
+    assert not [k for k in json.loads((root / "metrics" / "edm.json").read_text()) if k.startswith("attr_rate.")]
+    table = run([DVC, "metrics", "show"], root, env=env)
+    assert max(map(len, table.splitlines())) <= 250, table
+
+
+def attributes_of(root):
+    return yaml.safe_load((root / "params.yaml").read_text())["featurenet"]["attributes"]
+
+
 def test_second_repro_does_nothing_and_exp_run_reruns_only_dependents(project):
     root, env, _ = project
     out = run([DVC, "repro", "evaluate"], root, env=env)
     assert "Running stage" not in out
     out = run([DVC, "exp", "run", "evaluate", "-S", "train.lr=0.001"], root, env=env)
-    ran = {s for s in ("generate", "prepare", "featurenet", "train", "sample", "evaluate")
+    ran = {s for s in ("generate", "prepare", "featurenet", "reference", "train", "sample", "evaluate")
            if f"Running stage '{s}'" in out}
     assert ran == {"train", "sample", "evaluate"}

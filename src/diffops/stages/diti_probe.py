@@ -23,7 +23,7 @@ LOGGED = ("probe_map", "probe_map_drawn", "probe_map_undrawn", "best_epoch")
 
 
 def run(cfg, data_dir: Path, model_dirs: dict[str, Path], metrics_path: Path, baselines: bool = True,
-        progress: bool = True) -> dict:
+        progress: bool = True, plots=None) -> dict:
     """Writes metrics_path (per representation probe_map / _drawn / _undrawn / best epoch, and the
     per-attribute test AP) and logs into the representations' runs."""
     splits = {s: load_split(data_dir, s) for s in ("train", "val", "test")}
@@ -40,12 +40,18 @@ def run(cfg, data_dir: Path, model_dirs: dict[str, Path], metrics_path: Path, ba
     positive_rate = {a: float(r) for a, r in zip(ATTRIBUTE_NAMES, splits["test"][1].mean(0))}
     report = {"split_sizes": {s: int(len(v[1])) for s, v in splits.items()}, "test_positive_rate": positive_rate,
               "drawn_attributes": list(DRAWN_ATTRIBUTES), "representations": results}
-    write_json_atomic(Path(metrics_path), report)
-    _log(cfg, results, runs, Path(metrics_path))
+    # The metrics file holds the mAPs; the per-attribute APs are the plots file's (and the MLflow artifact's).
+    write_json_atomic(Path(metrics_path), {"split_sizes": report["split_sizes"], "representations": {
+        name: {k: v for k, v in r.items() if k != "test_ap"} for name, r in results.items()}})
+    if plots is not None:
+        write_json_atomic(Path(plots), [{"attribute": a, "test_positive_rate": positive_rate[a],
+                                         **{name: r["test_ap"][a] for name, r in results.items()}}
+                                        for a in ATTRIBUTE_NAMES])
+    _log(cfg, results, runs, Path(metrics_path), report)
     return report
 
 
-def _log(cfg, results: dict, runs: dict, metrics_path: Path) -> None:
+def _log(cfg, results: dict, runs: dict, metrics_path: Path, report: dict) -> None:
     probe_params = {f"diti.{k}": getattr(cfg.diti, k) for k in
                     ("probe_epochs", "probe_lr", "probe_batch_size", "probe_standardize", "probe_seed")}
     for i, name in enumerate(runs):
@@ -59,6 +65,7 @@ def _log(cfg, results: dict, runs: dict, metrics_path: Path) -> None:
             mlflow.set_tags({f"probed_with.{k}": str(v) for k, v in probe_params.items()})
             if i == 0:
                 mlflow.log_artifact(str(metrics_path), "probe")
+                mlflow.log_dict(report, "probe/report.json")             # with the per-attribute APs
 
 
 @click.command("probe")
@@ -68,10 +75,12 @@ def _log(cfg, results: dict, runs: dict, metrics_path: Path) -> None:
               show_default=True, help="Trained representations (repeat); the first run receives the comparison.")
 @click.option("--metrics", type=path(), default="metrics/diti_probe.json", show_default=True)
 @click.option("--no-baselines", is_flag=True, help="Skip the random-encoder and pixel baselines.")
-def command(params_path, data, models, metrics, no_baselines):
+@click.option("--plots", type=path(dir_okay=False), default=None,
+              help="Write the per-attribute test APs here (JSON rows for `dvc plots`), e.g. plots/diti/probe_ap.json.")
+def command(params_path, data, models, metrics, no_baselines, plots):
     """Linear probe (mean AP over the 40 attributes) of DiTi, PDAE, a random encoder and the pixels.
 
     \b
     Example:  diffops diti probe --model models/diti --model models/pdae --metrics metrics/diti_probe.json
     """
-    run(load(params_path), data, {Path(m).name: m for m in models}, metrics, baselines=not no_baselines)
+    run(load(params_path), data, {Path(m).name: m for m in models}, metrics, baselines=not no_baselines, plots=plots)

@@ -62,7 +62,7 @@ def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir, referenc
     metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num,
                **ref.precision_recall(feats, e.pr_k)}
     record = {"reference": f"{data_dir}:{e.reference_split}", "seeds": f"{cfg.sample.seed_start}-{cfg.sample.seed_start + n - 1}",
-              "inception": "none (evaluate.inception_weights is null: fd_attrnet only)"}
+              "inception": "none"}                      # evaluate.inception_weights is null: no fid
     if e.inception_weights is not None:
         inception = InceptionFeatures(e.inception_weights, batch_size=min(e.batch_size, 64))
         stored = load_reference(reference_dir, e.reference_split, "inception",
@@ -83,11 +83,14 @@ def inception_features(inception: InceptionFeatures, images, what: str) -> np.nd
                            for i in tqdm(range(0, len(images), 256), desc=f"inception: {what}", unit="batch")])
 
 
-def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path, record: dict) -> dict:
-    """Write the metrics file (headline numbers, the protocol record, the per-attribute table) and log it
-    into the training run, with the sampler/eval settings used."""
-    result = {**metrics, "protocol": record, "attributes": table}
+def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path, record: dict, plots=None) -> dict:
+    """Write the metrics file (headline numbers and the protocol record, short enough for `dvc metrics
+    show`), the per-attribute rates as a dvc plots file, and log all of it into the training run, with
+    the sampler/eval settings used."""
+    result = {**{k: v for k, v in metrics.items() if not k.startswith("attr_rate.")}, "protocol": record}
     write_json_atomic(Path(metrics_path), result)
+    if plots is not None:
+        write_json_atomic(Path(plots), [{"attribute": a, **rates} for a, rates in table.items()])
     with producing_run(cfg.tracking.experiment, model_dir) as run:
         if run:
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
@@ -96,10 +99,12 @@ def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path, record: dic
                              if k.startswith(("sample.", "evaluate."))})
             mlflow.set_tags({f"evaluation.{k}": str(v) for k, v in record.items()})
             mlflow.log_artifact(str(metrics_path), "evaluation")
-    return result
+            mlflow.log_dict(table, "evaluation/attributes.json")
+    return result | {"attributes": table}
 
 
-def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, reference_dir="data/reference") -> dict:
+def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, reference_dir="data/reference",
+        plots=None) -> dict:
     check_inputs(cfg)
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)
@@ -113,7 +118,7 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, ref
             lambda D, seeds: generate_images(D, seeds, res, **sampler_kwargs(cfg.sample))))
     metrics["fd_attrnet_data"] = ref.fd(real_subset(load_split(data_dir, "train")[0], n))
     rates, table = ref.rate_metrics(probs)
-    return finish(cfg, model_dir, metrics | rates, table, metrics_path, record)
+    return finish(cfg, model_dir, metrics | rates, table, metrics_path, record, plots)
 
 
 @click.command("evaluate")
@@ -125,13 +130,15 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, ref
 @click.option("--reference", "reference_dir", type=path(), default="data/reference", show_default=True,
               help="Reference statistics (the reference stage); read when evaluate.inception_weights is set.")
 @click.option("--metrics", type=path(), default="metrics/edm.json", show_default=True)
-def command(params_path, data, featurenet_dir, samples, model_dir, reference_dir, metrics):
+@click.option("--plots", type=path(dir_okay=False), default=None,
+              help="Write the per-attribute rates here (JSON rows for `dvc plots`), e.g. plots/edm/attributes.json.")
+def command(params_path, data, featurenet_dir, samples, model_dir, reference_dir, metrics, plots):
     """Score samples: fd_attrnet and attribute rates; logged into the training run.
 
     \b
     Example:  diffops evaluate --samples samples/edm --metrics metrics/edm.json
     """
-    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics, reference_dir))
+    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics, reference_dir, plots))
 
 
 def echo(result: dict) -> None:

@@ -17,7 +17,7 @@ from .sample_latent import latent_generator
 
 
 def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae_dir=None,
-        reference_dir="data/reference") -> dict:
+        reference_dir="data/reference", plots=None) -> dict:
     check_inputs(cfg)
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)
@@ -39,7 +39,7 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae
         metrics["fd_attrnet_untrained"] = ref.fd(untrained_images(
             cfg, spec, n, latent_generator(spec, vae, sampler_kwargs(cfg.sample))))
     rates, table = ref.rate_metrics(probs)
-    return finish(cfg, model_dir, metrics | rates, table, metrics_path, record)
+    return finish(cfg, model_dir, metrics | rates, table, metrics_path, record, plots)
 
 
 @click.command("evaluate-latent")
@@ -52,10 +52,11 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae
 @click.option("--reference", "reference_dir", type=path(), default="data/reference", show_default=True,
               help="Reference statistics (the root pipeline's reference stage); read when evaluate.inception_weights is set.")
 @click.option("--metrics", type=path(), default="metrics/edm-latent.json", show_default=True)
-def command(params_path, data, featurenet_dir, samples, model_dir, vae_dir, reference_dir, metrics):
+@click.option("--plots", type=path(dir_okay=False), default=None, help="Per-attribute rates for `dvc plots`.")
+def command(params_path, data, featurenet_dir, samples, model_dir, vae_dir, reference_dir, metrics, plots):
     """Score decoded latent samples: fd_attrnet, plus the VAE-reconstruction floor and chance.
 
     \b
     Example:  diffops evaluate-latent --samples samples/edm-latent --metrics metrics/edm-latent.json
     """
-    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics, vae_dir, reference_dir))
+    echo(run(load(params_path), data, featurenet_dir, samples, model_dir, metrics, vae_dir, reference_dir, plots))

@@ -22,7 +22,21 @@ def record_loss(cfg, metrics: dict, model_dir, metrics_path) -> None:
             mlflow.log_artifact(str(metrics_path), "evaluation")
 
 
-def run(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, prepared_dir=None) -> dict:
+def headline(table: dict) -> dict:
+    """The table without its subgroup proportions (those are the plots file's): what `dvc metrics show` shows."""
+    strip = lambda rows: {name: {k: v for k, v in row.items() if not k.startswith("subgroup.g")}
+                          for name, row in rows.items()}
+    return {**table, "losses": strip(table["losses"]), "data": strip(table.get("data", {}))}
+
+
+def subgroup_rows(table: dict) -> list[dict]:
+    """One row per subgroup: its proportion in every loss's samples and in the data (dvc plots)."""
+    rows = {**table["losses"], **table.get("data", {})}
+    return [{"subgroup": name, **{loss: row[f"subgroup.g{g}"] for loss, row in rows.items() if f"subgroup.g{g}" in row}}
+            for g, name in enumerate(table["subgroups"])]
+
+
+def run(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, prepared_dir=None, plots=None) -> dict:
     """runs: loss -> (samples_dir, model_dir)."""
     scorer = BiasScorer(cfg, data_dir, featurenet_dir)
     losses = {}
@@ -31,8 +45,10 @@ def run(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, prepar
         record_loss(cfg, losses[loss], model, Path(metrics_dir) / f"{loss}.json")
     table = results_table(cfg, scorer, data_dir, losses, prepared_dir)
     out_json, out_md = Path(out_json), Path(out_json).with_suffix(".md")
-    write_json_atomic(out_json, table)
+    write_json_atomic(out_json, headline(table))
     write_text_atomic(out_md, markdown_table(table))
+    if plots is not None:
+        write_json_atomic(Path(plots), subgroup_rows(table))
     with tracked_run(cfg.tracking.experiment, run_name="tiw-results", stage="tiw_table"):
         mlflow.log_metrics({f"{loss}.{k}": float(v) for loss, r in table["losses"].items() for k, v in r.items()})
         mlflow.log_artifact(str(out_json), "results")
@@ -54,7 +70,9 @@ def run(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, prepar
               help="Per-loss scores are written here as <loss>.json.")
 @click.option("--out", type=path(), default="metrics/tiw.json", show_default=True,
               help="DVC metrics file; a markdown table is written beside it (.md).")
-def command(params_path, data, prepared, featurenet_dir, samples_dir, models_dir, metrics_dir, out):
+@click.option("--plots", type=path(dir_okay=False), default=None,
+              help="Write the subgroup proportions here (JSON rows for `dvc plots`), e.g. plots/tiw/subgroups.json.")
+def command(params_path, data, prepared, featurenet_dir, samples_dir, models_dir, metrics_dir, out, plots):
     """Score every loss's samples and write the table in the paper's shape (fd_attrnet, bias, subgroup %).
 
     \b
@@ -62,7 +80,7 @@ def command(params_path, data, prepared, featurenet_dir, samples_dir, models_dir
               cat metrics/tiw.md
     """
     runs = {loss: (samples_dir / loss, models_dir / loss) for loss in LOSSES if (samples_dir / loss).is_dir()}
-    table = run(load(params_path), data, featurenet_dir, runs, metrics_dir, out, prepared)
+    table = run(load(params_path), data, featurenet_dir, runs, metrics_dir, out, prepared, plots)
     click.echo(markdown_table(table))
     for k, v in table["checks"].items():
         click.echo(f"{k}: {v}")

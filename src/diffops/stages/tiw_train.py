@@ -8,16 +8,18 @@ from ..methods import METHODS
 from ..methods.tiw_dsm import MODES, NEEDS_DISCRIMINATOR
 from ..training.loop import train
 from .common import PARAMS, load, one_line_errors, path
-from .train import method_inputs, tracker_for
+from .train import method_inputs, tracker_for, write_loss_curve
 
 LOSS = click.option("--loss", type=click.Choice(MODES), required=True, help="Which loss (a mode of methods/tiw_dsm.py).")
 
 
-def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None, **loop_kwargs):
+def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None, plots=None, **loop_kwargs):
     tcfg = METHODS[loss].training_config(cfg)
     inputs, tags = method_inputs(tcfg, discriminator if loss in NEEDS_DISCRIMINATOR else None)
-    return train(tcfg, data_dir, out_dir, state_dir, tracker=tracker_for(tcfg, "train", run_id=run_id),
-                 method_inputs=inputs, tags=tags, **loop_kwargs)
+    tracker = tracker_for(tcfg, "train", run_id=run_id)
+    ema = train(tcfg, data_dir, out_dir, state_dir, tracker=tracker, method_inputs=inputs, tags=tags, **loop_kwargs)
+    write_loss_curve(tracker, plots)
+    return ema
 
 
 @click.command("train")
@@ -28,7 +30,8 @@ def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None
 @click.option("--discriminator", type=path(exists=True), default="models/tiw/discriminator", show_default=True)
 @click.option("--out", type=path(), required=True, help="Exported EMA model, e.g. models/tiw/tiw_dsm.")
 @click.option("--state", type=path(), required=True, help="Checkpoints, e.g. checkpoints/tiw/tiw_dsm.")
-def command(params_path, loss, data, discriminator, out, state):
+@click.option("--plots", type=path(dir_okay=False), default=None, help="Loss against kimg for `dvc plots`.")
+def command(params_path, loss, data, discriminator, out, state, plots):
     """Train one loss of the comparison: method.name = LOSS with the tiw_train.* optimiser and budget.
 
     \b
@@ -36,4 +39,4 @@ def command(params_path, loss, data, discriminator, out, state):
     """
     cfg = load(params_path)
     with one_line_errors(FileNotFoundError):
-        run(cfg, loss, data, discriminator, out, state)
+        run(cfg, loss, data, discriminator, out, state, plots=plots)

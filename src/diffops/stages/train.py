@@ -2,14 +2,18 @@
 as `train-<method>`; resumes from the latest matching checkpoint in --state."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..artifacts.discriminator import load_discriminator
 from ..config import ConfigError
 from ..methods import METHODS
+from ..tracking.mlflow_run import metric_curve
 from ..tracking.tracker import MlflowTracker
 from ..training.loop import train
 from ..training.spaces import open_space
+from ..utils.io import write_json_atomic
 from .common import PARAMS, load, one_line_errors, path
 
 
@@ -27,11 +31,20 @@ def method_inputs(cfg, discriminator=None) -> tuple[dict | None, dict]:
             {"diffops.method_input.discriminator": str(discriminator)})
 
 
-def run(cfg, data_dir, out_dir, state_dir, init_model=None, discriminator=None, run_id=None, **loop_kwargs):
+def run(cfg, data_dir, out_dir, state_dir, init_model=None, discriminator=None, run_id=None, plots=None,
+        **loop_kwargs):
     inputs, tags = method_inputs(cfg, discriminator)
-    return train(cfg, data_dir, out_dir, state_dir, tracker=tracker_for(cfg, "train", run_id=run_id),
-                 init_model_dir=init_model, method_inputs=inputs, space=open_space(data_dir, cfg), tags=tags,
-                 **loop_kwargs)
+    tracker = tracker_for(cfg, "train", run_id=run_id)
+    ema = train(cfg, data_dir, out_dir, state_dir, tracker=tracker, init_model_dir=init_model, method_inputs=inputs,
+                space=open_space(data_dir, cfg), tags=tags, **loop_kwargs)
+    write_loss_curve(tracker, plots)
+    return ema
+
+
+def write_loss_curve(tracker: MlflowTracker, plots) -> None:
+    """The run's loss against kimg as a dvc plots file (main process only: the others have no run)."""
+    if plots is not None and tracker.run_id is not None:
+        write_json_atomic(Path(plots), metric_curve(tracker.run_id))
 
 
 @click.command("train")
@@ -45,7 +58,9 @@ def run(cfg, data_dir, out_dir, state_dir, init_model=None, discriminator=None, 
               help="Start the denoiser from this exported model (e.g. models/edm) instead of random init.")
 @click.option("--discriminator", type=path(exists=True), default=None,
               help="Trained discriminator folder for iw_dsm / tiw_dsm / tiw_compat (models/tiw/discriminator).")
-def command(params_path, data, out, state, init_model, discriminator):
+@click.option("--plots", type=path(dir_okay=False), default=None,
+              help="Write the loss against kimg here (JSON rows for `dvc plots`), e.g. plots/train/edm.json.")
+def command(params_path, data, out, state, init_model, discriminator, plots):
     """Train the diffusion model (params: model.*, method.*, edm.*, train.*), logging to MLflow.
 
     Multi-process: `accelerate launch` or `torchrun --nproc_per_node N $(which diffops) train`.
@@ -55,4 +70,4 @@ def command(params_path, data, out, state, init_model, discriminator):
     """
     cfg = load(params_path, methods=METHODS)
     with one_line_errors(ConfigError, FileNotFoundError):
-        run(cfg, data, out, state, init_model, discriminator)
+        run(cfg, data, out, state, init_model, discriminator, plots=plots)

@@ -16,17 +16,18 @@ from ..methods import METHODS
 from ..training.loop import train
 from ..utils.io import atomic_dir, file_sha256
 from .common import PARAMS, load, path
-from .train import tracker_for
+from .train import tracker_for, write_loss_curve
 
 REPRESENTATION_METHODS = ("diti", "pdae")
 
 
-def run(cfg, method: str, data_dir, edm_dir, out_dir, state_dir, run_id=None, **loop_kwargs):
+def run(cfg, method: str, data_dir, edm_dir, out_dir, state_dir, run_id=None, plots=None, **loop_kwargs):
     """Train DiTi/PDAE on data_dir around the frozen EDM model in edm_dir; export the EMA modules to out_dir."""
     method_cls = METHODS[method]
     tcfg = method_cls.training_config(cfg)
     tracker = tracker_for(tcfg, "train", run_id=run_id)
     ema = train(tcfg, data_dir, None, state_dir, tracker=tracker, init_model_dir=edm_dir, **loop_kwargs)
+    write_loss_curve(tracker, plots)
     if tracker.run_id is None or not ema.finished:        # not the main process, or stopped early
         return None
     edm_dir = Path(edm_dir)
@@ -55,7 +56,8 @@ def run(cfg, method: str, data_dir, edm_dir, out_dir, state_dir, run_id=None, **
               help="The frozen pre-trained DPM (an exported EDM model).")
 @click.option("--out", type=path(), default=None, help="EMA encoder + shift branch [default: models/<method>].")
 @click.option("--state", type=path(), default=None, help="Resumable checkpoints [default: checkpoints/<method>].")
-def command(params_path, method, data, edm_dir, out, state):
+@click.option("--plots", type=path(dir_okay=False), default=None, help="Loss against kimg for `dvc plots`.")
+def command(params_path, method, data, edm_dir, out, state, plots):
     """Train the encoder and shift branch around the frozen EDM model, logging to MLflow.
 
     Multi-process: `torchrun --nproc_per_node N $(which diffops) diti train`; diti.batch_size is global
@@ -64,4 +66,5 @@ def command(params_path, method, data, edm_dir, out, state):
     \b
     Example:  diffops diti train --method diti --data data/prepared --edm models/edm
     """
-    run(load(params_path), method, data, edm_dir, out or Path("models") / method, state or Path("checkpoints") / method)
+    run(load(params_path), method, data, edm_dir, out or Path("models") / method, state or Path("checkpoints") / method,
+        plots=plots)

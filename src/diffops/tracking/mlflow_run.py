@@ -129,3 +129,12 @@ def producing_run(experiment: str, output_dir: Path, spec_name: str = "model.jso
         return
     with tracked_run(experiment, run_id=run_id) as run:
         yield run
+
+
+def metric_curve(run_id: str, x: str = "kimg", y: str = "loss") -> list[dict]:
+    """A run's logged history of `y` against `x` (joined by step), as dvc plots rows [{x: .., y: ..}].
+    A resumed run's history is whole: its steps were logged into the same run."""
+    client = mlflow.MlflowClient()
+    xs = {m.step: m.value for m in client.get_metric_history(run_id, x)}
+    return [{x: xs[m.step], y: m.value} for m in sorted(client.get_metric_history(run_id, y), key=lambda m: m.step)
+            if m.step in xs]
