@@ -40,7 +40,10 @@ class AttrNetReference:
         return {"attrnet_precision": precision, "attrnet_recall": recall}
 
     def features(self, images):
-        return extract(self.net, torch.as_tensor(np.ascontiguousarray(images)), self.batch_size)
+        # A tensor keeps its memory layout (a sample set is a channels-last view): the convolutions' round-off
+        # depends on it, and the metrics stay those of the layout they were first computed with.
+        x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+        return extract(self.net, x, self.batch_size)
 
     def attr_rate_mae(self, probs: np.ndarray) -> float:
         return float(np.abs(attribute_rates(probs) - self.rates).mean())
