@@ -67,21 +67,30 @@ def main() -> None:
                                                feature_extractor_weights_path=str(weights))
         results["torch-fidelity"] = out["frechet_inception_distance"], time.perf_counter() - start
 
-        from pytorch_fid.fid_score import calculate_fid_given_paths
+        from pytorch_fid.fid_score import calculate_activation_statistics, calculate_fid_given_paths
+        from pytorch_fid.inception import InceptionV3
         hub = tmp / "torch-home" / "hub" / "checkpoints"        # pytorch-fid reads its weights from the hub cache
         hub.mkdir(parents=True)
         shutil.copy(weights, hub / "pt_inception-2015-12-05-6726825d.pth")
         os.environ["TORCH_HOME"] = str(tmp / "torch-home")
         start = time.perf_counter()
-        fid = calculate_fid_given_paths([str(gen), str(ref)], batch_size=50, device="cpu", dims=2048, num_workers=0)
-        results["pytorch-fid"] = float(fid), time.perf_counter() - start
+        try:
+            fid = calculate_fid_given_paths([str(gen), str(ref)], batch_size=50, device="cpu", dims=2048, num_workers=0)
+            results["pytorch-fid"] = float(fid), time.perf_counter() - start
+        except ValueError as e:         # sqrtm of singular covariances (N <= 2048): "Imaginary component"
+            print(f"pytorch-fid's own FID failed ({e}); its features (its resize) with diffops' Fréchet distance:")
+            from diffops.evaluation import frechet_distance
+            model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
+            stats = [calculate_activation_statistics(sorted(map(str, d.glob("*.png"))), model, 50, 2048, "cpu", 0)
+                     for d in (gen, ref)]
+            results["pytorch-fid features"] = frechet_distance(*stats[0], *stats[1]), time.perf_counter() - start
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     base = results["diffops score"][0]
     print(f"{args.n} + {args.n} images at {args.resolution} px, weights {Path(weights).name}, torch {torch.__version__}")
-    print(f"{'implementation':<16} {'FID':>14} {'rel. to diffops':>16} {'seconds':>8}")
+    print(f"{'implementation':<22} {'FID':>14} {'rel. to diffops':>16} {'seconds':>8}")
     for name, (value, seconds) in results.items():
-        print(f"{name:<16} {value:>14.6f} {abs(value - base) / base:>16.2e} {seconds:>8.1f}")
+        print(f"{name:<22} {value:>14.6f} {abs(value - base) / base:>16.2e} {seconds:>8.1f}")
     print(f"(N = {args.n} < 2048: the covariances are singular; each route sums the round-off of their zero "
           "eigenvalues differently)" if args.n < 2049 else "")
 

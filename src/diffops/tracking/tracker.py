@@ -29,13 +29,21 @@ class MlflowTracker:
         with tracked_run(self.experiment, run_name=self.run_name, run_id=reopen, stage=self.stage,
                          system_metrics=self.system_metrics) as run:
             self.run_id, self.tracking_uri, self.resumed = run.info.run_id, mlflow.get_tracking_uri(), bool(run_id)
-            yield self
+            try:
+                yield self
+            finally:
+                self.flush()
 
     def log_params(self, params: dict) -> None:
         log_flat_params(params)
 
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
-        mlflow.log_metrics(metrics, step=step)
+        # Queued and written by MLflow's logging thread, so a step does not wait on the store; flush()
+        # before each checkpoint keeps "what a checkpoint saw is stored" (an exact resume's history).
+        mlflow.log_metrics(metrics, step=step, synchronous=False)
+
+    def flush(self) -> None:
+        mlflow.flush_async_logging()
 
     def log_dict(self, obj: dict, name: str) -> None:
         mlflow.log_dict(obj, name)

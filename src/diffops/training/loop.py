@@ -195,6 +195,7 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
             if done or _crossed(cur_nimg, B, cfg.train.checkpoint_every_kimg):
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
+                    run.flush()                             # the metrics up to here are stored first
                     path = ckpt.save_checkpoint(state_dir, accelerator.unwrap_model(model), ema, optimizer,
                                                 {"cur_nimg": cur_nimg, "step": step,
                                                  "config_hash": config_hash, "mlflow_run_id": run.run_id})
