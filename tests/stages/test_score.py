@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from diffops.cli import main
-from diffops.data.image_sets import load_images
+from diffops.data.image_sets import image_batches, load_images
 from diffops.evaluation.frechet import FeatureStats
 from diffops.evaluation.inception import InceptionFeatures
 from tests.conftest import write_prepared
@@ -88,3 +88,11 @@ def test_a_broken_image_is_named(tmp_path):
     (folder / "000002.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="cannot read image 000002.png"):
         load_images(folder)
+
+
+def test_image_sets_stream_in_chunks(world):
+    tmp, prepared, samples = world
+    for path in (samples, prepared):
+        chunks = list(image_batches(path, batch=4))
+        assert [len(c) for c in chunks] == [4, 2] and chunks[0].dtype == np.uint8 and chunks[0].shape[1] == 3
+        assert np.array_equal(np.concatenate(chunks), load_images(path))

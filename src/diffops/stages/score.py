@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..artifacts.featurenet import load_featurenet
-from ..data.image_sets import load_images
+from ..data.image_sets import image_batches, load_images
 from ..evaluation.evaluate import AttrNetReference
 from ..evaluation.frechet import FrechetReference
 from ..evaluation.inception import InceptionFeatures, check_weights_file, feature_metrics
@@ -56,22 +57,24 @@ def run(cfg, images_path, reference_path, metrics=("fid", "kid", "pr"), inceptio
     if stats is not None and (set(metrics) - {"fid"}):
         raise click.ClickException(f"{reference_path} holds statistics, which give fid only; "
                                    "kid, pr and fd_attrnet need reference images")
-    images = load_images(images_path, split)
-    reference = load_images(reference_path, split) if stats is None else None
-    out = {"images": str(images_path), "num_images": len(images), "reference": str(reference_path),
-           "num_reference": len(reference) if reference is not None else None}
+    out = {"images": str(images_path), "reference": str(reference_path)}
     if inception_metrics:
         inception = InceptionFeatures(weights, batch_size=min(e.batch_size, 64))
-        generated = inception(torch.from_numpy(images))
-        real = inception(torch.from_numpy(reference)) if reference is not None else None
+        features = lambda path: np.concatenate([inception(torch.from_numpy(chunk)) for chunk in
+                                                tqdm(image_batches(path, split), desc=f"inception: {path}", unit="chunk")])
+        generated = features(images_path)
+        real = features(reference_path) if stats is None else None
+        out |= {"num_images": len(generated), "num_reference": len(real) if real is not None else None}
         out |= feature_metrics(generated, real, stats, metrics=inception_metrics, kid_subsets=e.kid_subsets,
                                kid_subset_size=e.kid_subset_size, k=e.pr_k)
         out |= {"inception": str(weights), **inception.record}
-    if "fd_attrnet" in metrics:
+    if "fd_attrnet" in metrics:                     # the attribute net's small images fit in memory
+        images, reference = load_images(images_path, split), load_images(reference_path, split)
         net, attributes = load_featurenet(featurenet_dir)
         ref = AttrNetReference(net, attributes, reference, e.batch_size)
         feats, _ = ref.features(images)
-        out |= {"fd_attrnet": ref.fd_of(feats), **ref.precision_recall(feats, e.pr_k)}
+        out |= {"num_images": len(images), "num_reference": len(reference),
+                "fd_attrnet": ref.fd_of(feats), **ref.precision_recall(feats, e.pr_k)}
     return out
 
 
