@@ -67,6 +67,12 @@ def test_fid_from_stored_statistics_equals_fid_from_the_images(world, tmp_path):
     code, output = score("--images", samples, "--reference", tmp_path / "ref.npz", "--metrics", "fid,kid",
                          "--inception", weights)
     assert code == 1 and "statistics, which give fid only" in output
+    # An ADM-style reference batch holds images (arr_0) beside its own statistics: the images are used.
+    np.savez(tmp_path / "batch.npz", arr_0=load_images(prepared).transpose(0, 2, 3, 1), mu=stats.mu, sigma=stats.sigma)
+    code, output = score("--images", samples, "--reference", tmp_path / "batch.npz", "--metrics", "fid",
+                         "--inception", weights, "--out", tmp_path / "batch.json")
+    assert code == 0, output
+    assert json.loads((tmp_path / "batch.json").read_text())["fid"] == pytest.approx(results[0]["fid"], rel=1e-9)
 
 
 def test_refusals_are_one_line_and_happen_before_compute(world, tmp_path):

@@ -33,8 +33,8 @@ def reference_statistics(path: Path, trust_pickle: bool) -> FrechetReference | N
             stats = pickle.load(f)["fid"]                              # the user said they trust it
     elif path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
-            if "mu" not in data:
-                return None                                             # an image batch (arr_0)
+            if "arr_0" in data or "mu" not in data:
+                return None     # images (ADM's batches also hold TF-Inception mu/sigma; ours are recomputed)
             stats = {"mu": data["mu"], "sigma": data["sigma"]}
     else:
         return None
