@@ -24,8 +24,8 @@ class AttrNetReference:
         self.net, self.attributes, self.batch_size = net, list(attributes), batch_size
         feats, probs = extract(net, torch.from_numpy(np.ascontiguousarray(reference_images)), batch_size)
         self.reference_features, self.rates, self.num = feats, attribute_rates(probs), len(reference_images)
-        self.stats = FeatureStats().update(feats)
-        self.frechet = FrechetReference(self.stats.mu, self.stats.sigma)      # its factor, computed once
+        stats = FeatureStats().update(feats)
+        self.frechet = FrechetReference(stats.mu, stats.sigma)                # its factor, computed once
 
     def fd(self, images) -> float:
         """fd_attrnet of uint8 images (N, 3, H, W), a tensor or an array."""

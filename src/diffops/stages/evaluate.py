@@ -79,8 +79,10 @@ def dataset_sha256(data_dir) -> str:
 
 
 def inception_features(inception: InceptionFeatures, images, what: str) -> np.ndarray:
-    return np.concatenate([inception(torch.as_tensor(np.ascontiguousarray(images[i:i + 256])))
-                           for i in tqdm(range(0, len(images), 256), desc=f"inception: {what}", unit="batch")])
+    """Inception features of uint8 images (an array or tensor, or an iterable of such chunks), with progress."""
+    chunks = (images[i:i + 256] for i in range(0, len(images), 256)) if hasattr(images, "shape") else images
+    return np.concatenate([inception(torch.as_tensor(np.ascontiguousarray(c)))
+                           for c in tqdm(chunks, desc=f"inception: {what}", unit="chunk")])
 
 
 def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path, record: dict, plots=None) -> dict:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from ..artifacts.featurenet import load_featurenet
 from ..data.image_sets import image_batches, load_images
@@ -18,6 +16,7 @@ from ..evaluation.frechet import FrechetReference
 from ..evaluation.inception import InceptionFeatures, check_weights_file, feature_metrics
 from ..utils.io import write_json_atomic
 from .common import PARAMS, load_with, one_line_errors, path
+from .evaluate import inception_features
 
 METRICS = ("fid", "kid", "pr", "fd_attrnet")
 
@@ -60,10 +59,9 @@ def run(cfg, images_path, reference_path, metrics=("fid", "kid", "pr"), inceptio
     out = {"images": str(images_path), "reference": str(reference_path)}
     if inception_metrics:
         inception = InceptionFeatures(weights, batch_size=min(e.batch_size, 64))
-        features = lambda path: np.concatenate([inception(torch.from_numpy(chunk)) for chunk in
-                                                tqdm(image_batches(path, split), desc=f"inception: {path}", unit="chunk")])
-        generated = features(images_path)
-        real = features(reference_path) if stats is None else None
+        generated = inception_features(inception, image_batches(images_path, split), str(images_path))
+        real = inception_features(inception, image_batches(reference_path, split), str(reference_path)) \
+            if stats is None else None
         out |= {"num_images": len(generated), "num_reference": len(real) if real is not None else None}
         out |= feature_metrics(generated, real, stats, metrics=inception_metrics, kid_subsets=e.kid_subsets,
                                kid_subset_size=e.kid_subset_size, k=e.pr_k)
