@@ -69,4 +69,5 @@ def tiny_config(**overrides):
     for dotted, value in overrides.items():
         section, key = dotted.split(".")
         raw.setdefault(section, {})[key] = value
-    return load_params(raw)
+    from diffops.methods import METHODS
+    return load_params(raw, methods=METHODS)

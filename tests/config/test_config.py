@@ -132,7 +132,7 @@ def test_dvc_exp_run_set_params_load(tmp_path):
 ERRORS = [
     # raw params,                                           key,                         part of the message
     ({'trian': {}},                                         'trian',                     'unknown section (did you mean train? allowed: '),
-    ({'train': {'lrr': 1e-3}},                              'train.lrr',                 'unknown key (did you mean lr? allowed: batch_size, checkpoint_every_kimg,'),
+    ({'train': {'lrr': 1e-3}},                              'train.lrr',                 'unknown key (did you mean lr? allowed: adam_betas, batch_size, checkpoint_every_kimg,'),
     ({'train': 0.001},                                      'train',                     'must be a mapping of keys (seed, duration_kimg,'),
     ({'method': None},                                      'method',                    'must be a mapping of keys (name), got null'),
     # types
@@ -297,7 +297,7 @@ def test_every_rule_names_a_key():
 
 def test_tiw_train_is_a_train_section_with_its_own_duration():
     from diffops.config import RULES, TrainConfig
-    assert list(SECTIONS)[-2:] == ['tiw', 'tiw_train'] and SECTIONS['tiw_train'] is TrainConfig
+    assert list(SECTIONS)[-3:-1] == ['tiw', 'tiw_train'] and SECTIONS['tiw_train'] is TrainConfig
     assert Config().tiw_train == replace(TrainConfig(), duration_kimg=16.0)
     assert load_params({'tiw_train': {'lr': 1e-3}}).tiw_train == replace(TrainConfig(), duration_kimg=16.0, lr=1e-3)
     assert all(RULES[f'tiw_train.{k[len("train."):]}'] is rule for k, rule in RULES.items() if k.startswith('train.'))

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from diffops.diffusion.ddpm import DDPMSchedule
@@ -79,3 +80,45 @@ def test_frozen_dpm_in_two_halves_equals_the_edm_denoiser_as_eps_predictor():
         eps, (h, skips, emb) = frozen_dpm(D, x_t, t, S)
         torch.testing.assert_close(eps, S.eps(D, x_t, t).to(torch.float32), rtol=1e-4, atol=1e-4)  # eps = (x - D) / 0.01 at t = 0
     assert h.shape[0] == 3 and len(skips) == 4 and emb.shape == (3, 32)
+
+
+# --- the cosine schedule and DDPMPrecond (ERD's ddpm method) ----------------------------------
+
+def test_cosine_schedule_is_nichols():
+    from diffops.diffusion.ddpm import DDPMSchedule
+    s = DDPMSchedule(schedule="cosine")
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2
+    for t in (0, 10, 500, 900):
+        assert s.alphas_cumprod[t].item() == pytest.approx(f(t + 1) / f(0), rel=1e-9)
+    assert s.betas.max().item() == pytest.approx(0.999)              # clipped at the last step
+    assert bool((s.sigmas[1:] > s.sigmas[:-1]).all())
+
+
+def test_unknown_schedule_raises():
+    from diffops.diffusion.ddpm import DDPMSchedule
+    with pytest.raises(ValueError, match="schedule"):
+        DDPMSchedule(schedule="quadratic")
+
+
+@pytest.mark.parametrize("target", ["eps", "x0", "v"])
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_ddpm_precond_of_the_exact_predictor_returns_x0(target, schedule):
+    """A network that outputs its exact target makes D(x0 + sigma eps; sigma) == x0 at the table's sigmas."""
+    from diffops.diffusion.ddpm import DDPMPrecond, DDPMSchedule
+    sched = DDPMSchedule(schedule=schedule)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(4, 3, 8, 8, generator=g), torch.randn(4, 3, 8, 8, generator=g)
+    t = torch.tensor([0, 100, 600, 950])
+    abar = sched.alphas_cumprod[t].reshape(-1, 1, 1, 1)
+    alpha, sigma_t = abar.sqrt().float(), (1 - abar).sqrt().float()
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x_t, t_in):
+            assert torch.allclose(t_in, t.float(), atol=1e-3)        # t recovered from sigma
+            return {"eps": eps, "x0": x0, "v": alpha * eps - sigma_t * x0}[target]
+
+    D = DDPMPrecond(Oracle(), schedule=schedule, target=target)
+    sigma = sched.sigmas[t].float()
+    out = D(x0 + sigma.reshape(-1, 1, 1, 1) * eps, sigma)
+    assert torch.allclose(out, x0, atol=2e-3 * max(1.0, sigma.max().item() / 100))
+    assert D.sigma_min == pytest.approx(sched.sigmas[0].item()) and D.sigma_max == pytest.approx(sched.sigmas[-1].item())

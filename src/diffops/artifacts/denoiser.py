@@ -1,5 +1,6 @@
-"""The exported denoiser: ema.safetensors (EDMPrecond state dict) + model.json (UNet arguments, sigma_data,
-method, the MLflow run that trained it, and a space's entries such as the VAE of a latent model)."""
+"""The exported denoiser: ema.safetensors (the denoiser's state dict) + model.json (UNet arguments, sigma_data,
+method, the MLflow run that trained it, a space's entries such as the VAE of a latent model, and, for a
+network trained in another formulation, its "precond": e.g. {"kind": "ddpm", "schedule", "target"})."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,19 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..diffusion.ddpm import DDPMPrecond
 from ..diffusion.edm import EDMPrecond
 from ..nets.unet import build_unet
+
+
+def make_denoiser(unet: torch.nn.Module, spec: dict) -> torch.nn.Module:
+    """The denoiser D(x; sigma) around `unet` that model.json describes (EDM's preconditioning by default)."""
+    precond = spec.get("precond") or {"kind": "edm"}
+    if precond["kind"] == "ddpm":
+        return DDPMPrecond(unet, schedule=precond["schedule"], target=precond["target"])
+    if precond["kind"] != "edm":
+        raise ValueError(f"model.json: unknown precond kind {precond['kind']!r} (edm or ddpm)")
+    return EDMPrecond(unet, sigma_data=spec["sigma_data"])
 
 
 def save_denoiser(out_dir: Path, D: torch.nn.Module, spec: dict) -> None:
@@ -24,9 +36,9 @@ def denoiser_spec(model_dir: Path) -> dict:
     return json.loads((model_dir / "model.json").read_text())
 
 
-def load_denoiser(model_dir: Path, device="cpu") -> tuple[EDMPrecond, dict]:
+def load_denoiser(model_dir: Path, device="cpu") -> tuple[torch.nn.Module, dict]:
     spec = denoiser_spec(model_dir)
-    D = EDMPrecond(build_unet(**spec["unet"]), sigma_data=spec["sigma_data"])
+    D = make_denoiser(build_unet(**spec["unet"]), spec)
     D.load_state_dict(load_file(Path(model_dir) / "ema.safetensors"))
     return D.eval().requires_grad_(False).to(device), spec
 
@@ -40,8 +52,8 @@ def load_denoiser_weights(D: torch.nn.Module, model_dir: Path, expected_unet: di
     D.load_state_dict(load_file(Path(model_dir) / "ema.safetensors"))
 
 
-def untrained_denoiser(spec: dict, seed: int, device="cpu") -> EDMPrecond:
+def untrained_denoiser(spec: dict, seed: int, device="cpu") -> torch.nn.Module:
     """The network as initialised by training with this seed: the 'chance' baseline."""
     torch.manual_seed(seed)
-    D = EDMPrecond(build_unet(**spec["unet"]), sigma_data=spec["sigma_data"])
+    D = make_denoiser(build_unet(**spec["unet"]), spec)
     return D.eval().requires_grad_(False).to(device)

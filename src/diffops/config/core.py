@@ -58,6 +58,11 @@ class EDMConfig:                                    # Karras et al. 2022, Table 
     sigma_data:             float   = 0.5           # standard deviation of the data (pixels in [-1, 1])
     P_mean:                 float   = -1.2          # mean of ln(sigma) when training
     P_std:                  float   = 1.2           # standard deviation of ln(sigma) when training
+    loss_weight:            str     = 'edm'         # edm: Table 1's lambda(sigma); or a ddpm.loss_weight name, mapped to
+                                                    # the denoiser's error at the same noise level (diffusion/loss_weight.py)
+    loss_weight_target:     str     = 'eps'         # the prediction whose MSE that weighting is defined on: eps, x0, v
+    p2_k:                   float   = 1.0           # loss_weight p2: 1 / (k + snr)^gamma
+    p2_gamma:               float   = 1.0
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -65,6 +70,8 @@ class TrainConfig:
     duration_kimg:          float   = 24.0          # training length in thousands of images
     batch_size:             int     = 64            # images per optimizer step, over all processes
     lr:                     float   = 2e-3          # Adam learning rate after the ramp-up
+    adam_betas:             tuple[float, ...] = (0.9, 0.999)  # Adam's (beta1, beta2)
+    weight_decay:           float   = 0.0           # > 0: AdamW's decoupled weight decay (0: Adam)
     lr_rampup_kimg:         float   = 2.0           # linear learning-rate warm-up in kimg (0 = none, as in EDM)
     ema_halflife_kimg:      float   = 2.0           # half-life of the EMA weights in kimg
     ema_rampup_ratio:       float   = 0.05          # EMA half-life is at most this fraction of the images seen
@@ -131,10 +138,15 @@ RULES = {
     # method.name is checked against the registry the loader is given.
     'edm.sigma_data':               POSITIVE,
     'edm.P_std':                    POSITIVE,
+    'edm.loss_weight_target':       one_of('eps', 'x0', 'v'),
+    'edm.p2_k':                     POSITIVE,
+    'edm.p2_gamma':                 POSITIVE,
     'train.seed':                   at_least(0),
     'train.duration_kimg':          POSITIVE,
     'train.batch_size':             at_least(1),
     'train.lr':                     POSITIVE,
+    'train.adam_betas':             Rule(lambda v: 0 <= v < 1, 'a number in [0, 1)'),
+    'train.weight_decay':           at_least(0),
     'train.lr_rampup_kimg':         at_least(0),
     'train.ema_halflife_kimg':      POSITIVE,
     'train.ema_rampup_ratio':       POSITIVE,
@@ -191,6 +203,9 @@ def _check_core(cfg) -> None:
     if data.resolution % 2**halvings:
         raise ConfigError('data.resolution', f'{data.resolution} cannot be halved {halvings} times by a UNet with '
                           f'{len(model.block_channels)} blocks (must be a multiple of {2**halvings})')
+
+    if len(cfg.train.adam_betas) != 2:
+        raise ConfigError('train.adam_betas', f'must be [beta1, beta2], got {len(cfg.train.adam_betas)} numbers')
 
     sample = cfg.sample
     if sample.sigma_min >= sample.sigma_max:

@@ -1,6 +1,7 @@
 """The whole params.yaml schema, assembled from the area files: Config, SECTIONS, RULES and check_config.
 
     core.py      generate, data, featurenet, model, method, edm, train, sample, evaluate, tracking
+    ddpm.py      ddpm, erd (and the loss-weighting names)
     sweep.py     sweep (and the sweep.space / sweep.budget grammar)
     diti.py      diti
     platform.py  convert, encode, vae, latent
@@ -18,6 +19,8 @@ from .core import (
     MethodConfig, ModelConfig, SampleConfig, TrackingConfig, TrainConfig, _check_core,
 )
 from .core import RULES as _CORE_RULES
+from .ddpm import DDPMConfig, ERDConfig, _check_ddpm
+from .ddpm import RULES as _DDPM_RULES
 from .diti import DiTiConfig, _check_diti
 from .diti import RULES as _DITI_RULES
 from .platform import ConvertConfig, EncodeConfig, LatentConfig, VAEConfig, _check_data_platform
@@ -38,6 +41,7 @@ class Config:
     model:                  ModelConfig      = ModelConfig()
     method:                 MethodConfig     = MethodConfig()
     edm:                    EDMConfig        = EDMConfig()
+    ddpm:                   DDPMConfig       = DDPMConfig()
     train:                  TrainConfig      = TrainConfig()
     sample:                 SampleConfig     = SampleConfig()
     evaluate:               EvaluateConfig   = EvaluateConfig()
@@ -52,15 +56,17 @@ class Config:
     discriminator:          DiscriminatorConfig = DiscriminatorConfig()
     tiw:                    TIWConfig        = TIWConfig()
     tiw_train:              TrainConfig      = TIW_TRAIN
+    erd:                    ERDConfig        = ERDConfig()
 
 SECTIONS = {f.name: f.type for f in fields(Config)}  # section name -> dataclass, in params.yaml order
 
 # Allowed values per dotted key. method.name is checked against the registry the loader is given.
-RULES = {**_CORE_RULES, **_SWEEP_RULES, **_DITI_RULES, **_PLATFORM_RULES, **_TIW_RULES}
+RULES = {**_CORE_RULES, **_DDPM_RULES, **_SWEEP_RULES, **_DITI_RULES, **_PLATFORM_RULES, **_TIW_RULES}
 
 def check_config(cfg: Config) -> None:
     """Rules on whole lists and between keys, area by area. Each error names the key to change."""
     _check_core(cfg)
+    _check_ddpm(cfg)
     _check_diti(cfg)
     _check_data_platform(cfg)
     _check_tiw(cfg)
@@ -72,6 +78,6 @@ def check_config(cfg: Config) -> None:
 __all__ = [
     'CELEBA_ATTRIBUTES', 'DEFAULT_METHOD_NAMES', 'SECTIONS', 'RULES', 'Config', 'ConfigError', 'check_config',
     'GenerateConfig', 'DataConfig', 'FeatureNetConfig', 'ModelConfig', 'MethodConfig', 'EDMConfig', 'TrainConfig',
-    'SampleConfig', 'EvaluateConfig', 'TrackingConfig', 'SweepConfig', 'DiTiConfig', 'ConvertConfig', 'EncodeConfig',
+    'DDPMConfig', 'ERDConfig', 'SampleConfig', 'EvaluateConfig', 'TrackingConfig', 'SweepConfig', 'DiTiConfig', 'ConvertConfig', 'EncodeConfig',
     'VAEConfig', 'LatentConfig', 'BiasSplitConfig', 'DiscriminatorConfig', 'TIWConfig',
 ]

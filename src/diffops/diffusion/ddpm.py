@@ -16,22 +16,39 @@ so an EDM denoiser D(x; sigma) trained on x0 + sigma n is an exact DDPM epsilon-
     x~ = x_t / sqrt(abar_t),   x0_hat = D(x~; sigma_t),   eps_hat = (x~ - x0_hat) / sigma_t.
 
 sigma_t runs from 0.01 (t = 0) to about 157 (t = 999). Tables are float64; callers cast.
+
+ERD's `ddpm` method also trains in this formulation, with the linear or the cosine schedule (Nichol &
+Dhariwal 2021, Eq. 17: abar(t) = cos^2((t/T + s)/(1 + s) pi/2), s = 0.008, betas clipped at 0.999), and an
+eps-, x0- or v-target (v = alpha_t eps - sigma_t x0, Salimans & Ho 2022). DDPMPrecond turns such a network
+into an EDM denoiser D(x; sigma), so the EDM sampler and everything after it use it unchanged.
 """
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 T = 1000                    # number of discrete steps
 BETA_START, BETA_END = 1e-4, 0.02
+COSINE_S, MAX_BETA = 0.008, 0.999
+SCHEDULES = ("linear", "cosine")
+TARGETS = ("eps", "x0", "v")
 PDAE_GAMMA = 0.1            # PDAE's loss weight exponent: lambda_t = SNR^gamma / (1 + SNR)
 
 
 class DDPMSchedule:
     """Per-step tables of the linear-beta DDPM, indexed by integer t in [0, T)."""
 
-    def __init__(self, num_steps: int = T, beta_start: float = BETA_START, beta_end: float = BETA_END):
+    def __init__(self, num_steps: int = T, beta_start: float = BETA_START, beta_end: float = BETA_END,
+                 schedule: str = "linear"):
         self.T = num_steps
-        self.betas = torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
+        if schedule == "linear":
+            self.betas = torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
+        elif schedule == "cosine":
+            abar = lambda t: torch.cos((t / num_steps + COSINE_S) / (1 + COSINE_S) * torch.pi / 2) ** 2
+            t = torch.arange(num_steps + 1, dtype=torch.float64)
+            self.betas = (1 - abar(t[1:]) / abar(t[:-1])).clamp(max=MAX_BETA)
+        else:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
         self.alphas = 1 - self.betas                                    # per-step alpha_t
         self.alphas_cumprod = self.alphas.cumprod(0)                    # abar_t
         self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alphas_cumprod[:-1]])
@@ -87,3 +104,38 @@ class DDPMSchedule:
         """The EDM denoiser D(x; sigma) as a DDPM epsilon-predictor eps_theta(x_t, t)."""
         x_tilde, sigma = self.to_edm(x_t, t)
         return self.eps_from_denoised(x_tilde, D(x_tilde, sigma), sigma)
+
+
+class DDPMPrecond(nn.Module):
+    """A DDPM network F(x_t, t) (eps-, x0- or v-prediction) as an EDM denoiser D(x; sigma).
+
+    With x = x0 + sigma eps (EDM) and x_t = c_in x, c_in = 1/sqrt(sigma^2 + 1) = sqrt(abar_t):
+        eps:  D = x - sigma F        x0:  D = F        v:  D = c_in^2 x - sigma c_in F
+    (the reference's EDM wrapper, tools/cfg_edm.py). t is the continuous step with sigma_t = sigma
+    (DDPMSchedule.t_from_sigma), exact at the T training steps; the supported noise range is the
+    table's, which the sampler clamps to. The state dict is the network's alone (keys net.*), as EDMPrecond's.
+    """
+
+    def __init__(self, net: nn.Module, schedule: str = "linear", target: str = "eps"):
+        super().__init__()
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+        self.net, self.schedule_name, self.target = net, schedule, target
+        self.schedule = DDPMSchedule(schedule=schedule)
+        self.sigma_min, self.sigma_max = float(self.schedule.sigmas[0]), float(self.schedule.sigmas[-1])
+
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network's raw prediction of its target at DDPM input x_t and (integer or continuous) step t."""
+        out = self.net(x_t, t.to(torch.float32).flatten())
+        return getattr(out, "sample", out).to(torch.float32)  # diffusers models return an output dataclass
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float32)
+        sigma = sigma.to(torch.float32).reshape(-1, 1, 1, 1).expand(x.shape[0], 1, 1, 1)
+        c_in = 1 / (sigma**2 + 1).sqrt()
+        F_x = self.predict(c_in * x, self.schedule.t_from_sigma(sigma.flatten()))
+        if self.target == "eps":
+            return x - sigma * F_x
+        if self.target == "x0":
+            return F_x
+        return c_in**2 * x - sigma * c_in * F_x

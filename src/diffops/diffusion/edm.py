@@ -53,9 +53,12 @@ def edm_noise(y: torch.Tensor, generator: torch.Generator, P_mean: float = -1.2,
 
 
 def edm_loss(D: nn.Module, y: torch.Tensor, generator: torch.Generator,
-             P_mean: float = -1.2, P_std: float = 1.2, sigma_data: float = 0.5) -> torch.Tensor:
+             P_mean: float = -1.2, P_std: float = 1.2, sigma_data: float = 0.5, weighting=None) -> torch.Tensor:
     """Per-sample EDM loss (Eq. 8): lambda(sigma) * ||D(y + n; sigma) - y||^2 averaged over pixels, with
-    the draw of edm_noise. Returns shape (B,)."""
+    the draw of edm_noise. weighting(sigma, lambda) -> weight replaces lambda (e.g. a mapped loss weighting,
+    diffusion/loss_weight.py). Returns shape (B,)."""
     sigma, weight, n = edm_noise(y, generator, P_mean, P_std, sigma_data)
+    if weighting is not None:
+        weight = weighting(sigma, weight)
     D_yn = D(y + n, sigma)
     return (weight * (D_yn - y) ** 2).flatten(1).mean(dim=1)

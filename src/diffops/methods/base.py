@@ -12,6 +12,10 @@ What else the loop and the stages read of a method is declared here, with its de
                         changed value never resumes a checkpoint written under the old one
     fingerprint         what the method read from its inputs (e.g. the discriminator's sha256); joins it too
     training_config     the Config the loop sees for this method (e.g. its section's lr and budget in train.*)
+    precond             how the exported denoiser wraps the UNet: None = EDMPrecond (sigma_data from edm.*),
+                        else the model.json "precond" entry (e.g. DDPM's schedule and target)
+    step_stats          tensors the last `loss` call set, e.g. {"loss_weight": (B,)}: the loop logs their
+                        mean, min and max over the global batch, beside the loss
 """
 from __future__ import annotations
 
@@ -24,6 +28,12 @@ class Method:
     freeze_denoiser: bool = False
     params_section: str | None = None
     fingerprint: str = ""
+    step_stats: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def precond(cls, cfg) -> dict | None:
+        """The exported denoiser's wrapping of the UNet (None: EDM's preconditioning)."""
+        return None
 
     @classmethod
     def training_config(cls, cfg):

@@ -17,11 +17,22 @@ from tqdm import tqdm
 from ..utils.accelerator import make_accelerator
 from ..utils.grid import save_image_grid
 from ..utils.io import replace_dir, tmp_path
+from .edm_sampler import generate_images
 
 
 def sampler_kwargs(s) -> dict:
     return dict(num_steps=s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho,
                 S_churn=s.S_churn, S_min=s.S_min, S_max=s.S_max, S_noise=s.S_noise)
+
+
+def quick_samples(D, s, resolution: int, num_images: int, steps: int) -> torch.Tensor:
+    """uint8 samples of D on its device with the sample.* settings `s` but `num_images` seeds from
+    s.seed_start and `steps` steps: the cheap sets scored at checkpoints (sweeps, the ERD curves)."""
+    seeds = list(range(s.seed_start, s.seed_start + num_images))
+    kwargs = sampler_kwargs(s) | {"num_steps": steps}
+    device = next(D.parameters()).device
+    return torch.cat([generate_images(D, seeds[i:i + s.batch_size], resolution, device=device, **kwargs)
+                      for i in range(0, num_images, s.batch_size)])
 
 
 def seed_chunks(seeds, batch_size: int, rank: int, world: int) -> list[list[int]]:

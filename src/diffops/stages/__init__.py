@@ -9,7 +9,7 @@ ROOT = {"generate": "generate", "prepare": "prepare", "featurenet": "featurenet"
         "sample": "sample", "evaluate": "evaluate", "check-raw": "check_raw", "convert": "convert",
         "encode": "encode", "vae": "vae", "train-latent": "train_latent", "sample-latent": "sample_latent",
         "evaluate-latent": "evaluate_latent", "reference": "reference", "score": "score",
-        "summary": "summary"}
+        "summary": "summary", "erd-compare": "erd_compare"}
 GROUPS = {
     "tiw": ("TIW-DSM on a biased dataset (dvc stages tiw_*): split, discriminator, losses, bias table.\n\n"
             "\b\nRun the whole comparison:  dvc repro tiw_table\nLook at the table:         cat metrics/tiw.md",

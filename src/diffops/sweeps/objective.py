@@ -36,8 +36,7 @@ from ..data.prepare import load_split
 from ..evaluation.bias import BiasScorer, score_loss
 from ..evaluation.probe import probe_encoder
 from ..methods import METHODS
-from ..sampling.edm_sampler import generate_images
-from ..sampling.sample_set import sampler_kwargs
+from ..sampling.sample_set import quick_samples
 from ..stages import evaluate, sample, tiw_sample, tiw_table, tiw_train, train, train_representation
 from . import storage as st
 from .space import Param, format_override
@@ -204,13 +203,8 @@ class Objective:
         if self.sweep.objective == "diti":
             encoder = copy.deepcopy(ema.extra["encoder"]).requires_grad_(False)
             return float(self.probe(tcfg, encoder)["probe_val_map"])
-        D = ema.D
-        s, n = tcfg.sample, self.sweep.intermediate_num_images
-        seeds = list(range(s.seed_start, s.seed_start + n))
-        kwargs = sampler_kwargs(s) | {"num_steps": self.sweep.intermediate_steps}
-        device = next(D.parameters()).device
-        images = torch.cat([generate_images(D, seeds[i:i + s.batch_size], tcfg.data.resolution, device=device,
-                                            **kwargs) for i in range(0, n, s.batch_size)])
+        n = self.sweep.intermediate_num_images
+        images = quick_samples(ema.D, tcfg.sample, tcfg.data.resolution, n, self.sweep.intermediate_steps)
         spent[NIMG_SAMPLED] += n
         if self.sweep.objective == "tiw":
             return float(self.scorer(tcfg).score(images.cpu().numpy())[self.sweep.metric])

@@ -16,10 +16,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..artifacts.denoiser import load_denoiser_weights, save_denoiser
+from ..artifacts.denoiser import load_denoiser_weights, make_denoiser, save_denoiser
 from ..config import flatten, section_hash, to_dict
 from ..data.prepare import PreparedDataset
-from ..diffusion.edm import EDMPrecond
 from ..methods import METHODS
 from ..nets.unet import build_unet, unet_kwargs
 from ..sampling.edm_sampler import generate_images
@@ -50,9 +49,22 @@ def build_trainable(cfg, method_inputs: dict | None = None, unet_overrides: dict
     unet_overrides: build_unet arguments replacing those of the params (a space's, e.g. latent channels)."""
     torch.manual_seed(cfg.train.seed)       # identical initial weights on every rank
     unet = build_unet(**(unet_kwargs(cfg.model, cfg.data.resolution) | (unet_overrides or {})))
-    D = EDMPrecond(unet, sigma_data=cfg.edm.sigma_data)
+    D = make_denoiser(unet, denoiser_entries(cfg))
     method = METHODS[cfg.method.name](cfg, **(method_inputs or {}))
     return Trainable(D, method.extra_modules(), method)
+
+
+def denoiser_entries(cfg) -> dict:
+    """model.json's entries that say how the UNet becomes a denoiser (artifacts/denoiser.py make_denoiser)."""
+    precond = METHODS[cfg.method.name].precond(cfg)
+    return {"sigma_data": cfg.edm.sigma_data, **({"precond": precond} if precond else {})}
+
+
+def make_optimizer(params, t):
+    """Adam (EDM), or AdamW when train.weight_decay > 0 (ERD's reference: AdamW, betas (0.9, 0.95))."""
+    if t.weight_decay > 0:
+        return torch.optim.AdamW(params, lr=t.lr, betas=t.adam_betas, eps=1e-8, weight_decay=t.weight_decay)
+    return torch.optim.Adam(params, lr=t.lr, betas=t.adam_betas, eps=1e-8)
 
 
 def step_seed(seed: int, rank: int, cur_nimg: int) -> int:
@@ -62,7 +74,7 @@ def step_seed(seed: int, rank: int, cur_nimg: int) -> int:
 def export_model(out_dir: Path, cfg, ema: Trainable, tracker, space=None) -> None:
     """Write the EMA denoiser + its architecture atomically (artifacts/denoiser.py)."""
     spec = {"unet": unet_kwargs(cfg.model, cfg.data.resolution) | (space.unet if space else {}),
-            "sigma_data": cfg.edm.sigma_data, "method": cfg.method.name, "mlflow_run_id": tracker.run_id,
+            **denoiser_entries(cfg), "method": cfg.method.name, "mlflow_run_id": tracker.run_id,
             "mlflow_tracking_uri": tracker.tracking_uri, **(space.spec if space else {})}
     with atomic_dir(out_dir) as tmp:
         save_denoiser(tmp, ema.D, spec)
@@ -105,7 +117,7 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
         model.D.requires_grad_(False)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = make_optimizer(trainable, cfg.train)
     meta = space.meta if space else json.loads((data_dir / "meta.json").read_text())
     sections = TRAIN_SECTIONS + ((model.method.params_section,) if model.method.params_section else ())
     init_sha = file_sha256(Path(init_model_dir) / "ema.safetensors") if init_model_dir is not None else ""
@@ -139,7 +151,7 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
             run.log_dataset(meta.get("name", "prepared-train"), meta["content_sha256"], data_dir, "training")
         pbar = tqdm(total=total_nimg // 1000, initial=cur_nimg // 1000, unit="kimg",
                     disable=not accelerator.is_main_process, desc="train")
-        t_last, nimg_last, losses = time.perf_counter(), cur_nimg, []
+        t_last, nimg_last, losses, stats = time.perf_counter(), cur_nimg, [], {}
         for rows in loader:
             if cur_nimg >= total_nimg or (stop_after_steps is not None and step >= stop_after_steps):
                 break
@@ -179,14 +191,16 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
 
             # Progress and metrics.
             losses.append(accelerator.reduce(loss.detach().mean(), "mean").item())
+            for name, values in accelerator.unwrap_model(model).method.step_stats.items():
+                stats.setdefault(name, []).append(accelerator.gather(values.detach().float()))
             pbar.update(cur_nimg // 1000 - pbar.n)
             if step % cfg.train.log_every_steps == 0:
                 now = time.perf_counter()
                 ips = (cur_nimg - nimg_last) / (now - t_last)
                 run.log_metrics({"loss": sum(losses) / len(losses), "lr": lr, "images_per_sec": ips,
-                                    "kimg": cur_nimg / 1000, "ema_beta": ema_beta}, step=step)
+                                    "kimg": cur_nimg / 1000, "ema_beta": ema_beta, **_stat_metrics(stats)}, step=step)
                 pbar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}", img_s=f"{ips:.0f}")
-                t_last, nimg_last, losses = now, cur_nimg, []
+                t_last, nimg_last, losses, stats = now, cur_nimg, [], {}
 
             # Sample grids and checkpoints at their kimg intervals, and at the end.
             done = cur_nimg >= total_nimg
@@ -214,6 +228,15 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
         accelerator.wait_for_everyone()
     ema.finished = cur_nimg >= total_nimg
     return ema
+
+
+def _stat_metrics(stats: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """<name>_mean, _min, _max of a method's step_stats over the samples of the logged steps (all processes)."""
+    out = {}
+    for name, values in stats.items():
+        v = torch.cat(values)
+        out |= {f"{name}_mean": v.mean().item(), f"{name}_min": v.min().item(), f"{name}_max": v.max().item()}
+    return out
 
 
 def _crossed(cur_nimg: int, batch: int, every_kimg: float) -> bool:

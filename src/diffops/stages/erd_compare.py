@@ -1,0 +1,206 @@
+"""dvc stage `erd_compare`: ERD's loss weighting against its baselines, by convergence.
+
+Every arm trains the same UNet in the DDPM formulation (method ddpm: same schedule, target, uniform t,
+optimiser, data and budget) with one `erd.weightings` entry as ddpm.loss_weight, once per `erd.seeds`
+entry (train.seed: initial weights, batch order, t and noise). After every checkpoint the EMA model's
+fd_attrnet on `erd.score_num_images` samples (`erd.score_steps` Heun steps, fixed seeds) is its point on
+the curve "Frechet distance against training images seen". MLflow: one parent run `erd-compare`, one
+nested run per arm holding its training and its curve (metric fd_attrnet_checkpoint at the checkpoint's
+step); the parent holds the table. Outputs: the table (metrics file), one curve per weighting (mean and
+standard error over seeds, for `dvc plots`), the arms' exported models. A rerun resumes each arm from
+its latest checkpoint and keeps the points already scored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import click
+import mlflow
+import numpy as np
+from mlflow.entities import Metric
+from tqdm import tqdm
+
+from ..config import ConfigError, section_hash
+from ..config.ddpm import check_weight
+from ..methods import METHODS
+from ..sampling.sample_set import quick_samples
+from ..tracking.mlflow_run import use_experiment
+from ..training.loop import train
+from ..utils.io import write_json_atomic
+from . import evaluate
+from .common import PARAMS, load, one_line_errors, path
+from .train import tracker_for
+
+CURVE_METRIC = "fd_attrnet_checkpoint"
+
+
+def arm_config(cfg, weighting: str, seed: int):
+    return replace(cfg, method=replace(cfg.method, name="ddpm"), ddpm=replace(cfg.ddpm, loss_weight=weighting),
+                   train=replace(cfg.train, seed=seed))
+
+
+def arm_name(weighting: str, seed: int) -> str:
+    return f"{weighting}-seed{seed}"
+
+
+def arm_hash(cfg) -> str:
+    """What an arm's curve depends on: its training config and the scoring protocol."""
+    scoring = (cfg.erd.score_num_images, cfg.erd.score_steps)
+    key = f"{section_hash(cfg, 'data', 'model', 'method', 'edm', 'ddpm', 'train', 'sample', 'evaluate')}:{scoring}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def run(cfg, data_dir, featurenet_dir, out_dir, state_dir, metrics_path, plots_dir) -> dict:
+    for i, w in enumerate(cfg.erd.weightings):               # before any compute
+        check_weight(f"erd.weightings[{i}]", w, cfg.ddpm.target)
+    state_dir, out_dir = Path(state_dir), Path(out_dir)
+    arms = {arm_name(w, s): arm_config(cfg, w, s) for w in cfg.erd.weightings for s in cfg.erd.seeds}
+    hashes = {name: arm_hash(c) for name, c in arms.items()}
+    ref = evaluate.reference(cfg, data_dir, featurenet_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    runs_file = state_dir / "runs.json"
+    runs = json.loads(runs_file.read_text()) if runs_file.exists() else {}
+    client = mlflow.MlflowClient()
+    experiment_id = use_experiment(cfg.tracking.experiment)
+    comparison_hash = hashlib.sha256(json.dumps([hashes, cfg.erd.fd_threshold]).encode()).hexdigest()[:16]
+
+    def run_for(key: str, config: str, **kwargs) -> str:
+        """The MLflow run of `key` made under `config`, created (and remembered) if there is none."""
+        if runs.get(key, {}).get("config") != config:
+            runs[key] = {"run_id": client.create_run(experiment_id, **kwargs).info.run_id, "config": config}
+            write_json_atomic(runs_file, runs)
+        return runs[key]["run_id"]
+
+    parent = run_for("parent", comparison_hash, run_name="erd-compare", tags={"diffops.stage": "erd_compare"})
+    client.update_run(parent, status="RUNNING")
+    try:
+        curves = {}
+        for name, arm_cfg in tqdm(arms.items(), desc="erd arms", unit="arm"):
+            run_id = run_for(name, hashes[name], run_name=f"ddpm-{name}",
+                             tags={"mlflow.parentRunId": parent, "erd.weighting": arm_cfg.ddpm.loss_weight})
+            curves[name] = train_arm(arm_cfg, ref, data_dir, out_dir / name, state_dir / name, run_id,
+                                     hashes[name], client)
+        result = comparison(cfg, curves)
+    except KeyboardInterrupt:
+        client.set_terminated(parent, "KILLED")
+        raise
+    except BaseException:
+        client.set_terminated(parent, "FAILED")
+        raise
+    client.log_batch(parent, metrics=[Metric(f"{w}.{k}", v, int(time.time() * 1000), 0)
+                                      for w, row in result["weightings"].items() for k, v in row.items()
+                                      if isinstance(v, (int, float)) and math.isfinite(v)])
+    client.log_dict(parent, result, "erd/comparison.json")
+    client.set_terminated(parent, "FINISHED")
+    write_json_atomic(Path(metrics_path), result)
+    write_plots(Path(plots_dir), cfg, curves)
+    return result
+
+
+def train_arm(cfg, ref, data_dir, out_dir: Path, state_dir: Path, run_id: str, config: str,
+              client) -> dict[float, float]:
+    """Train one arm (resuming from its checkpoints), scoring each checkpoint; returns {kimg: fd_attrnet}.
+    The points are kept beside the checkpoints (outside the state folder the loop may clear) under the
+    arm's config hash, so a resumed arm keeps the points it scored and a changed arm starts afresh."""
+    curve_file = state_dir.parent / f"{state_dir.name}.curve.json"
+    saved = json.loads(curve_file.read_text()) if curve_file.exists() else {}
+    curve = {float(k): v for k, v in saved.get("points", {}).items()} if saved.get("config") == config else {}
+
+    def on_checkpoint(cur_nimg: int, ema) -> None:
+        images = quick_samples(ema.D, cfg.sample, cfg.data.resolution, cfg.erd.score_num_images, cfg.erd.score_steps)
+        curve[cur_nimg / 1000] = fd = ref.fd(images)
+        client.log_metric(run_id, CURVE_METRIC, fd, step=cur_nimg // cfg.train.batch_size)
+        write_json_atomic(curve_file, {"config": config, "points": {str(k): v for k, v in sorted(curve.items())}})
+
+    ema = train(cfg, data_dir, out_dir, state_dir, tracker=tracker_for(cfg, "erd_compare", run_id=run_id),
+                on_checkpoint=on_checkpoint)
+    if not ema.finished or max(curve, default=0) < cfg.train.duration_kimg:
+        raise RuntimeError(f"{state_dir}: the arm's curve ends at {max(curve, default=0):g} kimg, before "
+                           f"train.duration_kimg; delete {state_dir} and {curve_file} and rerun")
+    return curve
+
+
+def _mean_se(values) -> tuple[float, float]:
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if len(v) == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+
+
+def comparison(cfg, curves: dict[str, dict[float, float]]) -> dict:
+    """Per weighting over seeds: final fd, mean fd over the checkpoints (area under the curve / duration),
+    kimg to reach erd.fd_threshold; and each weighting minus `constant`, paired by seed, with its
+    standard error (differences beyond 2 SE are told from seed noise)."""
+    e = cfg.erd
+    per = {}
+    for w in e.weightings:
+        rows = []
+        for seed in e.seeds:
+            c = curves[arm_name(w, seed)]
+            kimg = sorted(c)
+            reached = [k for k in kimg if c[k] <= e.fd_threshold]
+            rows.append({"final_fd": c[kimg[-1]], "mean_fd": float(np.mean([c[k] for k in kimg])),
+                         "kimg_to_threshold": reached[0] if reached else None})
+        per[w] = rows
+    table = {}
+    for w, rows in per.items():
+        out = {}
+        for key in ("final_fd", "mean_fd", "kimg_to_threshold"):
+            out[f"{key}_mean"], out[f"{key}_se"] = _mean_se(r[key] for r in rows)
+        out["seeds_reaching_threshold"] = sum(r["kimg_to_threshold"] is not None for r in rows)
+        if w != "constant" and "constant" in per:
+            for key in ("final_fd", "mean_fd"):
+                d = [r[key] - b[key] for r, b in zip(rows, per["constant"])]
+                out[f"{key}_minus_constant"], out[f"{key}_minus_constant_se"] = _mean_se(d)
+        table[w] = out
+    return {"weightings": table, "per_seed": {w: dict(zip(map(str, e.seeds), rows)) for w, rows in per.items()},
+            "protocol": {"metric": "fd_attrnet", "reference_split": cfg.evaluate.reference_split,
+                         "num_images": e.score_num_images, "sampler_steps": e.score_steps,
+                         "seeds": list(e.seeds), "fd_threshold": e.fd_threshold,
+                         "ddpm": {"schedule": cfg.ddpm.schedule, "target": cfg.ddpm.target},
+                         "duration_kimg": cfg.train.duration_kimg, "checkpoint_every_kimg": cfg.train.checkpoint_every_kimg}}
+
+
+def write_plots(plots_dir: Path, cfg, curves: dict) -> None:
+    """plots/<weighting>.json: rows {kimg, fd_attrnet, fd_attrnet_se} averaged over the seeds."""
+    for w in cfg.erd.weightings:
+        arms = [curves[arm_name(w, s)] for s in cfg.erd.seeds]
+        kimg = sorted(set.intersection(*(set(c) for c in arms)))
+        rows = []
+        for k in kimg:
+            mean, se = _mean_se(c[k] for c in arms)
+            rows.append({"kimg": k, "fd_attrnet": mean, "fd_attrnet_se": se if math.isfinite(se) else 0.0})
+        write_json_atomic(plots_dir / f"{w}.json", rows)
+
+
+@click.command("erd-compare")
+@PARAMS
+@click.option("--data", type=path(exists=True), default="data/prepared", show_default=True,
+              help="Prepared container the arms train on (its evaluate.reference_split is the FD reference).")
+@click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet",
+              show_default=True, help="Attribute net whose features define fd_attrnet.")
+@click.option("--out", type=path(), default="models/erd", show_default=True,
+              help="Exported EMA model of every arm (<weighting>-seed<seed>/).")
+@click.option("--state", type=path(), default="checkpoints/erd", show_default=True,
+              help="Checkpoints, curves and MLflow run ids of the arms; a rerun resumes from them.")
+@click.option("--metrics", type=path(dir_okay=False), default="metrics/erd.json", show_default=True)
+@click.option("--plots", type=path(file_okay=False), default="plots/erd", show_default=True,
+              help="One curve per weighting (fd_attrnet against kimg) for `dvc plots`.")
+def command(params_path, data, featurenet_dir, out, state, metrics, plots):
+    """Train ddpm once per erd.weightings x erd.seeds entry and compare their fd_attrnet curves.
+
+    \b
+    Example:  dvc repro pipelines/erd-quickstart/dvc.yaml
+              diffops erd-compare --params pipelines/erd-quickstart/params.yaml
+    """
+    cfg = load(params_path, methods=METHODS)
+    with one_line_errors(ConfigError, FileNotFoundError):
+        result = run(cfg, data, featurenet_dir, out, state, metrics, plots)
+    for w, row in result["weightings"].items():
+        click.echo(f"{w:>12}  final fd_attrnet {row['final_fd_mean']:7.2f} ± {row['final_fd_se']:.2f}   "
+                   f"mean over checkpoints {row['mean_fd_mean']:7.2f} ± {row['mean_fd_se']:.2f}")
