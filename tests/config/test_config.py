@@ -297,7 +297,7 @@ def test_every_rule_names_a_key():
 
 def test_tiw_train_is_a_train_section_with_its_own_duration():
     from diffops.config import RULES, TrainConfig
-    assert list(SECTIONS)[-3:-1] == ['tiw', 'tiw_train'] and SECTIONS['tiw_train'] is TrainConfig
+    assert list(SECTIONS)[-4:-2] == ['tiw', 'tiw_train'] and SECTIONS['tiw_train'] is TrainConfig
     assert Config().tiw_train == replace(TrainConfig(), duration_kimg=16.0)
     assert load_params({'tiw_train': {'lr': 1e-3}}).tiw_train == replace(TrainConfig(), duration_kimg=16.0, lr=1e-3)
     assert all(RULES[f'tiw_train.{k[len("train."):]}'] is rule for k, rule in RULES.items() if k.startswith('train.'))

@@ -86,6 +86,9 @@ class TrainConfig:
 class SampleConfig:                                 # EDM sampler, Karras et al. 2022, Algorithm 2
     num_images:             int     = 500           # images to generate, with seeds seed_start .. seed_start + num_images - 1
     seed_start:             int     = 0             # seed of the first image; every image has its own seed
+    seed_ranges:            int     = 1             # EDM's protocol: > 1 samples this many consecutive ranges of
+                                                    # num_images seeds and evaluate reports the best range (min fid,
+                                                    # else min fd_attrnet) with every range's value (pixel sample/evaluate)
     steps:                  int     = 18            # noise levels N (Heun: 2N - 1 network evaluations)
     sigma_min:              float   = 0.002         # lowest noise level of the schedule (Eq. 5)
     sigma_max:              float   = 80.0          # highest noise level of the schedule
@@ -106,6 +109,9 @@ class EvaluateConfig:
     kid_subsets:            int     = 100           # KID: random subsets (Binkowski et al.; torch-fidelity's default)
     kid_subset_size:        int     = 1000          # KID: rows per subset (capped at the number of samples)
     pr_k:                   int     = 3             # precision/recall: k of the k-NN balls (Kynkaanniemi et al.)
+    checkpoint_num_images:  int     = 200           # training: fd_attrnet of this many samples at every checkpoint
+                                                    # (the curve against kimg; 0 = none). Biased up by the count
+    checkpoint_steps:       int     = 8             # sampler steps of those samples
 
 @dataclass(frozen=True)
 class TrackingConfig:
@@ -157,6 +163,7 @@ RULES = {
     'train.log_every_steps':        at_least(1),
     'sample.num_images':            at_least(1),
     'sample.seed_start':            at_least(0),
+    'sample.seed_ranges':           at_least(1),
     'sample.steps':                 at_least(1),
     'sample.sigma_min':             POSITIVE,
     'sample.sigma_max':             POSITIVE,
@@ -172,11 +179,19 @@ RULES = {
     'evaluate.kid_subsets':         at_least(1),
     'evaluate.kid_subset_size':     at_least(2),
     'evaluate.pr_k':                at_least(1),
+    'evaluate.checkpoint_num_images': Rule(lambda v: v == 0 or v >= 2, '0 (no curve) or an integer >= 2'),
+    'evaluate.checkpoint_steps':    at_least(1),
     'tracking.experiment':          NON_EMPTY,
     'tracking.log_checkpoints':     one_of('none', 'last', 'all'),
 }
 
 # ----------------------------------------------------------------------------
+
+def check_betas(section: str, train) -> None:
+    """A TrainConfig section's adam_betas is a pair."""
+    if len(train.adam_betas) != 2:
+        raise ConfigError(f'{section}.adam_betas', f'must be [beta1, beta2], got {len(train.adam_betas)} numbers')
+
 
 def _check_core(cfg) -> None:
     """featurenet attributes, data crop and resolution against the UNet, the sampler's noise range."""
@@ -204,8 +219,7 @@ def _check_core(cfg) -> None:
         raise ConfigError('data.resolution', f'{data.resolution} cannot be halved {halvings} times by a UNet with '
                           f'{len(model.block_channels)} blocks (must be a multiple of {2**halvings})')
 
-    if len(cfg.train.adam_betas) != 2:
-        raise ConfigError('train.adam_betas', f'must be [beta1, beta2], got {len(cfg.train.adam_betas)} numbers')
+    check_betas('train', cfg.train)
 
     sample = cfg.sample
     if sample.sigma_min >= sample.sigma_max:

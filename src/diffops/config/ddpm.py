@@ -1,8 +1,14 @@
-"""DDPM-formulation sections: ddpm (ERD's method and its baselines) and erd (their convergence comparison),
-the loss-weighting names params accept (diffusion/loss_weight.py computes them), RULES and `_check_ddpm`."""
+"""DDPM-formulation sections: ddpm (ERD's method and its baselines), erd and erd_train (their convergence
+comparison and its optimiser and budget), the loss-weighting names params accept (diffusion/loss_weight.py
+computes them), RULES and `_check_ddpm`.
+
+erd_train is a TrainConfig, as tiw_train is: the train rules apply to it key by key.
+"""
 
 from dataclasses import dataclass
 
+from .core import RULES as CORE_RULES
+from .core import TrainConfig, check_betas
 from .rules import POSITIVE, ConfigError, at_least, one_of
 
 TARGETS = ('eps', 'x0', 'v')
@@ -49,10 +55,11 @@ class DDPMConfig:                                   # method.name ddpm: discrete
 @dataclass(frozen=True)
 class ERDConfig:                                    # the convergence comparison (pipelines/erd-quickstart)
     weightings:             tuple[str, ...] = ('constant', 'lambda', 'min_snr_5', 'p2')  # ddpm.loss_weight of each arm
-    seeds:                  tuple[int, ...] = (0, 1, 2)      # train.seed of each arm's runs (same seeds for every arm)
-    score_num_images:       int     = 200           # samples scored at every checkpoint (fd_attrnet vs the reference split)
-    score_steps:            int     = 8             # sampler steps of those samples
+    seeds:                  tuple[int, ...] = (0, 1, 2)      # erd_train.seed of each arm's runs (same seeds for every arm)
     fd_threshold:           float   = 100.0         # kimg_to_threshold: first checkpoint with fd_attrnet <= this
+
+# erd_train: the arms' optimiser and budget (each arm sets its seed): a curve point every 2 kimg.
+ERD_TRAIN = TrainConfig(duration_kimg=8.0, lr_rampup_kimg=1.0, ema_halflife_kimg=1.0, checkpoint_every_kimg=2.0)
 
 # ----------------------------------------------------------------------------
 
@@ -62,9 +69,9 @@ RULES = {
     'ddpm.p2_k':                    POSITIVE,
     'ddpm.p2_gamma':                POSITIVE,
     'erd.seeds':                    at_least(0),
-    'erd.score_num_images':         at_least(2),
-    'erd.score_steps':              at_least(1),
     'erd.fd_threshold':             POSITIVE,
+    # erd_train.<key>: the rule of train.<key>
+    **{f'erd_train.{key[len("train."):]}': rule for key, rule in CORE_RULES.items() if key.startswith('train.')},
 }
 
 
@@ -87,4 +94,5 @@ def _check_ddpm(cfg) -> None:
         for i, v in enumerate(values):
             if v in values[:i]:
                 raise ConfigError(f'{key}[{i}]', f'{v} is listed twice')
+    check_betas('erd_train', cfg.erd_train)
     # erd.weightings against ddpm.target: checked by the erd_compare stage, the one that reads them

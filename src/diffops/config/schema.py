@@ -1,7 +1,7 @@
 """The whole params.yaml schema, assembled from the area files: Config, SECTIONS, RULES and check_config.
 
     core.py      generate, data, featurenet, model, method, edm, train, sample, evaluate, tracking
-    ddpm.py      ddpm, erd (and the loss-weighting names)
+    ddpm.py      ddpm, erd, erd_train (and the loss-weighting names)
     sweep.py     sweep (and the sweep.space / sweep.budget grammar)
     diti.py      diti
     platform.py  convert, encode, vae, latent
@@ -19,7 +19,7 @@ from .core import (
     MethodConfig, ModelConfig, SampleConfig, TrackingConfig, TrainConfig, _check_core,
 )
 from .core import RULES as _CORE_RULES
-from .ddpm import DDPMConfig, ERDConfig, _check_ddpm
+from .ddpm import ERD_TRAIN, DDPMConfig, ERDConfig, _check_ddpm
 from .ddpm import RULES as _DDPM_RULES
 from .diti import DiTiConfig, _check_diti
 from .diti import RULES as _DITI_RULES
@@ -57,6 +57,7 @@ class Config:
     tiw:                    TIWConfig        = TIWConfig()
     tiw_train:              TrainConfig      = TIW_TRAIN
     erd:                    ERDConfig        = ERDConfig()
+    erd_train:              TrainConfig      = ERD_TRAIN
 
 SECTIONS = {f.name: f.type for f in fields(Config)}  # section name -> dataclass, in params.yaml order
 

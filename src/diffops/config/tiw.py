@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 
 from .core import RULES as CORE_RULES
-from .core import CELEBA_ATTRIBUTES, TrainConfig
+from .core import CELEBA_ATTRIBUTES, TrainConfig, check_betas
 from .rules import POSITIVE, ConfigError, Rule, at_least
 
 # ----------------------------------------------------------------------------
@@ -90,6 +90,7 @@ RULES = {
 def _check_tiw(cfg) -> None:
     """bias_split / discriminator / tiw: subgroups the attribute net can measure, a checkpoint that exists."""
     b, d, t = cfg.bias_split, cfg.discriminator, cfg.tiw
+    check_betas('tiw_train', cfg.tiw_train)
     if not 1 <= len(b.attributes) <= 4:
         raise ConfigError('bias_split.attributes', f'must list 1 to 4 attributes (2^k subgroups), got {len(b.attributes)}')
     for i, name in enumerate(b.attributes):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..artifacts.featurenet import load_featurenet
+from ..data.prepare import load_split
 from .featurenet import attribute_rates, extract
 from .frechet import FeatureStats, FrechetReference, fd_features
 from .inception import precision_recall
@@ -55,6 +57,13 @@ class AttrNetReference:
                    **{f"attr_rate.{a}": float(r) for a, r in zip(self.attributes, rates)}}
         table = {a: {"samples": float(r), "reference": float(rr)} for a, r, rr in zip(self.attributes, rates, self.rates)}
         return metrics, table
+
+
+def attrnet_reference(featurenet_dir, data_dir, split: str, batch_size: int) -> AttrNetReference:
+    """The attribute net of featurenet_dir against the `split` images of the prepared container data_dir."""
+    net, attributes = load_featurenet(featurenet_dir)
+    images, _ = load_split(data_dir, split)
+    return AttrNetReference(net, attributes, images, batch_size)
 
 
 def real_subset(train_images: np.ndarray, n: int) -> np.ndarray:

@@ -67,7 +67,7 @@ class TIWDSM(Method):
         return replace(cfg, method=replace(cfg.method, name=cls.mode),
                        data=replace(cfg.data, resolution=cfg.data.resolution // cfg.bias_split.downsample),
                        train=cfg.tiw_train,
-                       sample=replace(cfg.sample, num_images=t.sample_num_images, steps=t.sample_steps))
+                       sample=replace(cfg.sample, num_images=t.sample_num_images, steps=t.sample_steps, seed_ranges=1))
 
     def __init__(self, cfg, discriminator=None):
         mode = self.name = self.mode

@@ -1,14 +1,17 @@
 """dvc stage `erd_compare`: ERD's loss weighting against its baselines, by convergence.
 
 Every arm trains the same UNet in the DDPM formulation (method ddpm: same schedule, target, uniform t,
-optimiser, data and budget) with one `erd.weightings` entry as ddpm.loss_weight, once per `erd.seeds`
-entry (train.seed: initial weights, batch order, t and noise). After every checkpoint the EMA model's
-fd_attrnet on `erd.score_num_images` samples (`erd.score_steps` Heun steps, fixed seeds) is its point on
-the curve "Frechet distance against training images seen". MLflow: one parent run `erd-compare`, one
-nested run per arm holding its training and its curve (metric fd_attrnet_checkpoint at the checkpoint's
-step); the parent holds the table. Outputs: the table (metrics file), one curve per weighting (mean and
-standard error over seeds, for `dvc plots`), the arms' exported models. A rerun resumes each arm from
-its latest checkpoint and keeps the points already scored.
+optimiser, data and budget: erd_train.* in place of train.*) with one `erd.weightings` entry as
+ddpm.loss_weight, once per `erd.seeds` entry (the train seed: initial weights, batch order, t and noise).
+After every checkpoint, the EMA model's fd_attrnet on a fixed set of seeds (the train stage's checkpoint
+score: evaluate.checkpoint_num_images samples, evaluate.checkpoint_steps steps) is its point on the curve
+"Frechet distance against training images seen".
+
+MLflow: one parent run `erd-compare`, one nested run per arm holding its training and its curve
+(fd_attrnet_checkpoint beside kimg at the checkpoint's step); the parent holds the table. Outputs: the
+table (metrics file), one curve per weighting (mean and standard error over the seeds, for `dvc plots`),
+the arms' exported models. A rerun resumes each arm from its latest checkpoint into its run, so the points
+already scored stay; a changed config starts new runs.
 """
 from __future__ import annotations
 
@@ -28,20 +31,16 @@ from tqdm import tqdm
 from ..config import ConfigError, section_hash
 from ..config.ddpm import check_weight
 from ..methods import METHODS
-from ..sampling.sample_set import quick_samples
-from ..tracking.mlflow_run import use_experiment
+from ..tracking.mlflow_run import metric_curve, use_experiment
 from ..training.loop import train
 from ..utils.io import write_json_atomic
-from . import evaluate
 from .common import PARAMS, load, one_line_errors, path
-from .train import tracker_for
-
-CURVE_METRIC = "fd_attrnet_checkpoint"
+from .train import CURVE_METRIC, checkpoint_fd, tracker_for
 
 
 def arm_config(cfg, weighting: str, seed: int):
     return replace(cfg, method=replace(cfg.method, name="ddpm"), ddpm=replace(cfg.ddpm, loss_weight=weighting),
-                   train=replace(cfg.train, seed=seed))
+                   train=replace(cfg.erd_train, seed=seed))
 
 
 def arm_name(weighting: str, seed: int) -> str:
@@ -50,9 +49,7 @@ def arm_name(weighting: str, seed: int) -> str:
 
 def arm_hash(cfg) -> str:
     """What an arm's curve depends on: its training config and the scoring protocol."""
-    scoring = (cfg.erd.score_num_images, cfg.erd.score_steps)
-    key = f"{section_hash(cfg, 'data', 'model', 'method', 'edm', 'ddpm', 'train', 'sample', 'evaluate')}:{scoring}"
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+    return section_hash(cfg, "data", "model", "method", "ddpm", "train", "sample", "evaluate")
 
 
 def run(cfg, data_dir, featurenet_dir, out_dir, state_dir, metrics_path, plots_dir) -> dict:
@@ -61,12 +58,14 @@ def run(cfg, data_dir, featurenet_dir, out_dir, state_dir, metrics_path, plots_d
     state_dir, out_dir = Path(state_dir), Path(out_dir)
     arms = {arm_name(w, s): arm_config(cfg, w, s) for w in cfg.erd.weightings for s in cfg.erd.seeds}
     hashes = {name: arm_hash(c) for name, c in arms.items()}
-    ref = evaluate.reference(cfg, data_dir, featurenet_dir)
+    if cfg.evaluate.checkpoint_num_images == 0:
+        raise ConfigError("evaluate.checkpoint_num_images", "must be > 0: it is the number of samples of every "
+                          "point of the arms' curves")
     state_dir.mkdir(parents=True, exist_ok=True)
     runs_file = state_dir / "runs.json"
     runs = json.loads(runs_file.read_text()) if runs_file.exists() else {}
+    experiment_id = use_experiment(cfg.tracking.experiment)      # sets the project's tracking URI first
     client = mlflow.MlflowClient()
-    experiment_id = use_experiment(cfg.tracking.experiment)
     comparison_hash = hashlib.sha256(json.dumps([hashes, cfg.erd.fd_threshold]).encode()).hexdigest()[:16]
 
     def run_for(key: str, config: str, **kwargs) -> str:
@@ -83,8 +82,8 @@ def run(cfg, data_dir, featurenet_dir, out_dir, state_dir, metrics_path, plots_d
         for name, arm_cfg in tqdm(arms.items(), desc="erd arms", unit="arm"):
             run_id = run_for(name, hashes[name], run_name=f"ddpm-{name}",
                              tags={"mlflow.parentRunId": parent, "erd.weighting": arm_cfg.ddpm.loss_weight})
-            curves[name] = train_arm(arm_cfg, ref, data_dir, out_dir / name, state_dir / name, run_id,
-                                     hashes[name], client)
+            curves[name] = train_arm(arm_cfg, data_dir, featurenet_dir, out_dir / name, state_dir / name, run_id,
+                                     client)
         result = comparison(cfg, curves)
     except KeyboardInterrupt:
         client.set_terminated(parent, "KILLED")
@@ -102,27 +101,23 @@ def run(cfg, data_dir, featurenet_dir, out_dir, state_dir, metrics_path, plots_d
     return result
 
 
-def train_arm(cfg, ref, data_dir, out_dir: Path, state_dir: Path, run_id: str, config: str,
-              client) -> dict[float, float]:
-    """Train one arm (resuming from its checkpoints), scoring each checkpoint; returns {kimg: fd_attrnet}.
-    The points are kept beside the checkpoints (outside the state folder the loop may clear) under the
-    arm's config hash, so a resumed arm keeps the points it scored and a changed arm starts afresh."""
-    curve_file = state_dir.parent / f"{state_dir.name}.curve.json"
-    saved = json.loads(curve_file.read_text()) if curve_file.exists() else {}
-    curve = {float(k): v for k, v in saved.get("points", {}).items()} if saved.get("config") == config else {}
-
-    def on_checkpoint(cur_nimg: int, ema) -> None:
-        images = quick_samples(ema.D, cfg.sample, cfg.data.resolution, cfg.erd.score_num_images, cfg.erd.score_steps)
-        curve[cur_nimg / 1000] = fd = ref.fd(images)
-        client.log_metric(run_id, CURVE_METRIC, fd, step=cur_nimg // cfg.train.batch_size)
-        write_json_atomic(curve_file, {"config": config, "points": {str(k): v for k, v in sorted(curve.items())}})
-
-    ema = train(cfg, data_dir, out_dir, state_dir, tracker=tracker_for(cfg, "erd_compare", run_id=run_id),
-                on_checkpoint=on_checkpoint)
-    if not ema.finished or max(curve, default=0) < cfg.train.duration_kimg:
-        raise RuntimeError(f"{state_dir}: the arm's curve ends at {max(curve, default=0):g} kimg, before "
-                           f"train.duration_kimg; delete {state_dir} and {curve_file} and rerun")
-    return curve
+def train_arm(cfg, data_dir, featurenet_dir, out_dir: Path, state_dir: Path, run_id: str, client) -> dict[float, float]:
+    """Train one arm (resuming from its checkpoints) with its checkpoints scored (train.checkpoint_fd);
+    returns its curve {kimg: fd_attrnet}, read back from the arm's MLflow run. An arm whose run finished
+    with the whole curve is not trained again."""
+    def curve() -> dict[float, float]:
+        return {row["kimg"]: row[CURVE_METRIC] for row in metric_curve(run_id, y=CURVE_METRIC)}
+    if client.get_run(run_id).info.status == "FINISHED" and max(curve(), default=0) >= cfg.train.duration_kimg \
+            and (out_dir / "model.json").exists():
+        return curve()
+    tracker = tracker_for(cfg, "erd_compare", run_id=run_id)
+    ema = train(cfg, data_dir, out_dir, state_dir, tracker=tracker,
+                on_checkpoint=checkpoint_fd(cfg, data_dir, featurenet_dir, tracker))
+    points = curve()
+    if not ema.finished or max(points, default=0) < cfg.train.duration_kimg:
+        raise RuntimeError(f"{state_dir}: the arm's curve ends at {max(points, default=0):g} kimg, before "
+                           f"erd_train.duration_kimg; delete {state_dir} and rerun")
+    return points
 
 
 def _mean_se(values) -> tuple[float, float]:
@@ -160,10 +155,12 @@ def comparison(cfg, curves: dict[str, dict[float, float]]) -> dict:
         table[w] = out
     return {"weightings": table, "per_seed": {w: dict(zip(map(str, e.seeds), rows)) for w, rows in per.items()},
             "protocol": {"metric": "fd_attrnet", "reference_split": cfg.evaluate.reference_split,
-                         "num_images": e.score_num_images, "sampler_steps": e.score_steps,
+                         "num_images": cfg.evaluate.checkpoint_num_images,
+                         "sampler_steps": cfg.evaluate.checkpoint_steps,
                          "seeds": list(e.seeds), "fd_threshold": e.fd_threshold,
                          "ddpm": {"schedule": cfg.ddpm.schedule, "target": cfg.ddpm.target},
-                         "duration_kimg": cfg.train.duration_kimg, "checkpoint_every_kimg": cfg.train.checkpoint_every_kimg}}
+                         "duration_kimg": cfg.erd_train.duration_kimg,
+                         "checkpoint_every_kimg": cfg.erd_train.checkpoint_every_kimg}}
 
 
 def write_plots(plots_dir: Path, cfg, curves: dict) -> None:

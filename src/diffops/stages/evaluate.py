@@ -14,11 +14,10 @@ import torch
 from tqdm import tqdm
 
 from ..artifacts.denoiser import denoiser_spec, untrained_denoiser
-from ..artifacts.featurenet import load_featurenet
 from ..artifacts.reference_stats import load_reference
 from ..config import flatten
 from ..data.prepare import load_split
-from ..evaluation.evaluate import AttrNetReference, real_subset
+from ..evaluation.evaluate import AttrNetReference, attrnet_reference, real_subset
 from ..evaluation.frechet import FrechetReference
 from ..evaluation.inception import InceptionFeatures, check_weights_file, feature_metrics
 from ..sampling.edm_sampler import generate_images
@@ -32,9 +31,7 @@ SHOWN = ("fid", "kid_mean", "precision", "recall", "fd_attrnet", "fd_attrnet_vae
 
 
 def reference(cfg, data_dir, featurenet_dir) -> AttrNetReference:
-    net, attributes = load_featurenet(featurenet_dir)
-    images, _ = load_split(data_dir, cfg.evaluate.reference_split)
-    return AttrNetReference(net, attributes, images, cfg.evaluate.batch_size)
+    return attrnet_reference(featurenet_dir, data_dir, cfg.evaluate.reference_split, cfg.evaluate.batch_size)
 
 
 def untrained_images(cfg, spec: dict, n: int, generate) -> torch.Tensor:
@@ -52,16 +49,18 @@ def check_inputs(cfg) -> None:
         check_weights_file(cfg.evaluate.inception_weights)
 
 
-def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir, reference_dir) -> tuple[dict, dict, np.ndarray]:
+def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir, reference_dir,
+           seed_start: int | None = None) -> tuple[dict, dict, np.ndarray]:
     """The scores every evaluate stage reports for a sample set: fd_attrnet and attribute-net precision
     / recall, Inception fid / kid / precision / recall when configured (against the reference stage's
     Inception features). Returns (metrics, the protocol record: reference, seeds, weights hash;
-    the samples' attribute probabilities)."""
+    the samples' attribute probabilities). seed_start: the first sample's seed (sample.seed_start)."""
     e, n = cfg.evaluate, len(samples)
+    seed_start = cfg.sample.seed_start if seed_start is None else seed_start
     feats, probs = ref.features(samples)
     metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num,
                **ref.precision_recall(feats, e.pr_k)}
-    record = {"reference": f"{data_dir}:{e.reference_split}", "seeds": f"{cfg.sample.seed_start}-{cfg.sample.seed_start + n - 1}",
+    record = {"reference": f"{data_dir}:{e.reference_split}", "seeds": f"{seed_start}-{seed_start + n - 1}",
               "inception": "none"}                      # evaluate.inception_weights is null: no fid
     if e.inception_weights is not None:
         inception = InceptionFeatures(e.inception_weights, batch_size=min(e.batch_size, 64))
@@ -71,6 +70,28 @@ def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir, referenc
         metrics |= feature_metrics(generated, stored["features"], FrechetReference(stored["mu"], stored["sigma"]),
                                    kid_subsets=e.kid_subsets, kid_subset_size=e.kid_subset_size, k=e.pr_k)
         record |= {"inception": e.inception_weights, "reference_stats": stored["path"], **inception.record}
+    return metrics, record, probs
+
+
+def best_range(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir, reference_dir):
+    """scores() of the sample set, or with sample.seed_ranges > 1 (EDM: "the minimum over three random seed
+    ranges"), of its best range of sample.num_images seeds by fid (fd_attrnet without Inception), with every
+    range's value as <metric>_range<r> and the ranges in the record."""
+    s = cfg.sample
+    if s.seed_ranges == 1:
+        return scores(cfg, ref, samples, data_dir, reference_dir)
+    n = s.num_images
+    if len(samples) != n * s.seed_ranges:
+        raise ValueError(f"the sample set holds {len(samples)} images, not sample.num_images x sample.seed_ranges "
+                         f"= {n * s.seed_ranges}: rerun the sample stage")
+    ranges = [scores(cfg, ref, samples[r * n:(r + 1) * n], data_dir, reference_dir, s.seed_start + r * n)
+              for r in range(s.seed_ranges)]
+    key = "fid" if "fid" in ranges[0][0] else "fd_attrnet"
+    best = min(range(s.seed_ranges), key=lambda r: ranges[r][0][key])
+    metrics, record, probs = ranges[best]
+    metrics = metrics | {f"{key}_range{r}": m[key] for r, (m, _, _) in enumerate(ranges)}
+    record = record | {"selection": f"min {key} over {s.seed_ranges} seed ranges",
+                       "seed_ranges": ", ".join(rec["seeds"] for _, rec, _ in ranges)}
     return metrics, record, probs
 
 
@@ -111,8 +132,8 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, ref
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)
     samples = torch.from_numpy(read_sample_set(samples_dir))
-    n = len(samples)
-    metrics, record, probs = scores(cfg, ref, samples, data_dir, reference_dir)
+    metrics, record, probs = best_range(cfg, ref, samples, data_dir, reference_dir)
+    n = metrics["num_samples"]
     if cfg.evaluate.untrained_baseline:
         res = cfg.data.resolution
         metrics["fd_attrnet_untrained"] = ref.fd(untrained_images(

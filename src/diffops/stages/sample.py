@@ -1,5 +1,5 @@
-"""dvc stage `sample`: sample.num_images PNGs of an exported denoiser with the EDM sampler, one per seed;
-the grid goes into the training run."""
+"""dvc stage `sample`: sample.num_images PNGs (times sample.seed_ranges, EDM's protocol) of an exported
+denoiser with the EDM sampler, one per seed; the grid goes into the training run."""
 from __future__ import annotations
 
 import click
@@ -26,7 +26,7 @@ def run(cfg, model_dir, out_dir, wrap_denoiser=None):
     D, spec = load_denoiser(model_dir, accelerator.device)
     D = wrap_denoiser(D) if wrap_denoiser is not None else D
     s = cfg.sample
-    seeds = list(range(s.seed_start, s.seed_start + s.num_images))
+    seeds = list(range(s.seed_start, s.seed_start + s.num_images * s.seed_ranges))
 
     def generate(chunk, device):
         return generate_images(D, chunk, spec["unet"]["resolution"], device=device, **sampler_kwargs(s))
