@@ -33,3 +33,16 @@ def test_tiw_dsm_trains_and_restarts_on_another_discriminator(tmp_path, mlflow_u
     import mlflow
     run = mlflow.get_run(spec["mlflow_run_id"])
     assert run.data.tags["diffops.method_input.discriminator"] == str(disc_b)
+
+
+def test_checkpoints_are_scored_at_the_losses_resolution(tmp_path, mlflow_uri):
+    """16-px-style losses (here 4 px) against an 8-px attribute net: samples and reference are resized alike."""
+    from diffops.stages.tiw_train import run as tiw_train
+    from tests.helpers.tiw import write_featurenet
+    data = write_group_container(tmp_path / "obs", n_ref=8, n_bias=8, resolution=4)
+    cfg = tiw_config(**{"evaluate.checkpoint_num_images": 8, "evaluate.checkpoint_steps": 2,
+                        "featurenet.feature_dim": 16, "featurenet.width": 8})
+    tiw_train(cfg, "dsm_obs", data, None, tmp_path / "out", tmp_path / "state",
+              featurenet=write_featurenet(tmp_path / "featurenet"), fd_plots=tmp_path / "fd.json")
+    rows = json.loads((tmp_path / "fd.json").read_text())
+    assert [r["kimg"] for r in rows] == [0.02, 0.04] and all(r["fd_attrnet_checkpoint"] > 0 for r in rows)

@@ -23,7 +23,7 @@ from .conftest import tiny_params
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name, objective", [("diti-k", "diti"), ("tiw-weighting", "tiw")])
+@pytest.mark.parametrize("name, objective", [("diti-k", "diti"), ("tiw-weighting", "tiw"), ("erd-weighting", "edm")])
 def test_example_studies_validate_against_the_params(name, objective):
     study_file = REPO / "studies" / f"{name}.yaml"
     raw = read_raw(REPO / "params.yaml", study_file)

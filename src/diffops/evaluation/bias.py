@@ -28,7 +28,7 @@ import torch
 from ..data.bias_split import box_downsample, proportions, subgroup_ids, subgroup_names
 from ..data.prepare import load_split
 from ..sampling.sample_set import read_sample_set
-from .featurenet import extract
+from .featurenet import extract, to_resolution
 from ..artifacts.featurenet import load_featurenet
 from .frechet import fd_features
 
@@ -81,10 +81,7 @@ class BiasScorer:
         self.test_label_proportions = proportions(subgroup_ids(attrs, self.attributes), self.num_groups)
 
     def extract(self, images: np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(images))
-        if self.resolution and x.shape[-1] != self.resolution:       # same resize for samples and references
-            x = torch.nn.functional.interpolate(x.float(), size=self.resolution, mode="bilinear", align_corners=False)
-            x = x.round().clamp(0, 255).to(torch.uint8)
+        x = to_resolution(torch.from_numpy(np.ascontiguousarray(images)), self.resolution)
         return extract(self.net, x, self.batch_size)
 
     def groups(self, probs: np.ndarray) -> np.ndarray:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..artifacts.featurenet import load_featurenet
+from ..artifacts.featurenet import featurenet_spec, load_featurenet
 from ..data.prepare import load_split
-from .featurenet import attribute_rates, extract
+from .featurenet import attribute_rates, extract, to_resolution
 from .frechet import FeatureStats, FrechetReference, fd_features
 from .inception import precision_recall
 
@@ -22,9 +22,10 @@ from .inception import precision_recall
 class AttrNetReference:
     """The attribute net and the reference images' feature statistics and attribute rates, computed once."""
 
-    def __init__(self, net, attributes, reference_images: np.ndarray, batch_size: int):
-        self.net, self.attributes, self.batch_size = net, list(attributes), batch_size
-        feats, probs = extract(net, torch.from_numpy(np.ascontiguousarray(reference_images)), batch_size)
+    def __init__(self, net, attributes, reference_images: np.ndarray, batch_size: int, resolution: int | None = None):
+        """resolution: the net's input side; images of another size are resized to it (to_resolution)."""
+        self.net, self.attributes, self.batch_size, self.resolution = net, list(attributes), batch_size, resolution
+        feats, probs = self.features(reference_images)
         self.reference_features, self.rates, self.num = feats, attribute_rates(probs), len(reference_images)
         stats = FeatureStats().update(feats)
         self.frechet = FrechetReference(stats.mu, stats.sigma)                # its factor, computed once
@@ -45,7 +46,7 @@ class AttrNetReference:
         # A tensor keeps its memory layout (a sample set is a channels-last view): the convolutions' round-off
         # depends on it, and the metrics stay those of the layout they were first computed with.
         x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
-        return extract(self.net, x, self.batch_size)
+        return extract(self.net, to_resolution(x, self.resolution), self.batch_size)
 
     def attr_rate_mae(self, probs: np.ndarray) -> float:
         return float(np.abs(attribute_rates(probs) - self.rates).mean())
@@ -63,7 +64,7 @@ def attrnet_reference(featurenet_dir, data_dir, split: str, batch_size: int) -> 
     """The attribute net of featurenet_dir against the `split` images of the prepared container data_dir."""
     net, attributes = load_featurenet(featurenet_dir)
     images, _ = load_split(data_dir, split)
-    return AttrNetReference(net, attributes, images, batch_size)
+    return AttrNetReference(net, attributes, images, batch_size, featurenet_spec(featurenet_dir).get("resolution"))
 
 
 def real_subset(train_images: np.ndarray, n: int) -> np.ndarray:

@@ -23,6 +23,15 @@ def images_to_float(x: torch.Tensor) -> torch.Tensor:
         raise TypeError(f'expected uint8 images, got {x.dtype}')
     return x.to(torch.float32) / 127.5 - 1
 
+def to_resolution(images: torch.Tensor, resolution: int | None) -> torch.Tensor:
+    """uint8 images resized (bilinear, rounded back to uint8) to the attribute net's input side; unchanged when
+    they already have it or resolution is None. Samples and references go through the same resize."""
+    if not resolution or images.shape[-1] == resolution:
+        return images
+    x = F.interpolate(images.float(), size=resolution, mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
 def _check_split(images: torch.Tensor, labels: torch.Tensor, name: str) -> None:
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f'{name}_images must have shape (N, 3, R, R), got {tuple(images.shape)}')

@@ -8,17 +8,23 @@ from ..methods import METHODS
 from ..methods.tiw_dsm import MODES, NEEDS_DISCRIMINATOR
 from ..training.loop import train
 from .common import PARAMS, load, one_line_errors, path
-from .train import method_inputs, tracker_for, write_loss_curve
+from .train import CURVE_METRIC, checkpoint_fd, method_inputs, tracker_for, write_loss_curve
 
 LOSS = click.option("--loss", type=click.Choice(MODES), required=True, help="Which loss (a mode of methods/tiw_dsm.py).")
 
 
-def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None, plots=None, **loop_kwargs):
+def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None, plots=None, featurenet=None,
+        fd_plots=None, fd_reference=None, **loop_kwargs):
+    """featurenet: score every checkpoint against fd_reference's (default data_dir's) evaluate.reference_split."""
     tcfg = METHODS[loss].training_config(cfg)
     inputs, tags = method_inputs(tcfg, discriminator if loss in NEEDS_DISCRIMINATOR else None)
     tracker = tracker_for(tcfg, "train", run_id=run_id)
+    if featurenet is not None:
+        loop_kwargs["on_checkpoint"] = checkpoint_fd(tcfg, fd_reference or data_dir, featurenet, tracker,
+                                                     loop_kwargs.get("on_checkpoint"))
     ema = train(tcfg, data_dir, out_dir, state_dir, tracker=tracker, method_inputs=inputs, tags=tags, **loop_kwargs)
     write_loss_curve(tracker, plots)
+    write_loss_curve(tracker, fd_plots, CURVE_METRIC)
     return ema
 
 
@@ -31,7 +37,12 @@ def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None
 @click.option("--out", type=path(), required=True, help="Exported EMA model, e.g. models/tiw/tiw_dsm.")
 @click.option("--state", type=path(), required=True, help="Checkpoints, e.g. checkpoints/tiw/tiw_dsm.")
 @click.option("--plots", type=path(dir_okay=False), default=None, help="Loss against kimg for `dvc plots`.")
-def command(params_path, loss, data, discriminator, out, state, plots):
+@click.option("--featurenet", type=path(exists=True), default=None,
+              help="Score every checkpoint with this attribute net (fd_attrnet, evaluate.checkpoint_*).")
+@click.option("--fd-reference", type=path(exists=True), default=None,
+              help="Container whose evaluate.reference_split the checkpoints are scored against (default --data).")
+@click.option("--fd-plots", type=path(dir_okay=False), default=None, help="The checkpoints' fd_attrnet against kimg.")
+def command(params_path, loss, data, discriminator, out, state, plots, featurenet, fd_reference, fd_plots):
     """Train one loss of the comparison: method.name = LOSS with the tiw_train.* optimiser and budget.
 
     \b
@@ -39,4 +50,5 @@ def command(params_path, loss, data, discriminator, out, state, plots):
     """
     cfg = load(params_path)
     with one_line_errors(FileNotFoundError):
-        run(cfg, loss, data, discriminator, out, state, plots=plots)
+        run(cfg, loss, data, discriminator, out, state, plots=plots, featurenet=featurenet, fd_plots=fd_plots,
+            fd_reference=fd_reference)
