@@ -34,10 +34,10 @@ class DDPM(Method):
         x0, c = batch["image"], self.cfg
         t = torch.randint(0, self.schedule.T, [x0.shape[0]], generator=generator, device=x0.device)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device)
-        abar = self.schedule.alphas_cumprod.to(x0.device)[t]                   # float64
+        abar = self.schedule.alphas_cumprod[t.cpu()]                            # float64, on the CPU
         alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
-        w = loss_weight(c.loss_weight, c.target, alpha, sigma, c.p2_k, c.p2_gamma).to(x0.dtype)
-        alpha, sigma = (a.to(x0.dtype).reshape(-1, 1, 1, 1) for a in (alpha, sigma))
+        w = loss_weight(c.loss_weight, c.target, alpha, sigma, c.p2_k, c.p2_gamma).to(x0.device, x0.dtype)
+        alpha, sigma = (a.to(x0.device, x0.dtype).reshape(-1, 1, 1, 1) for a in (alpha, sigma))
         x_t = alpha * x0 + sigma * eps                                          # Ho et al. Eq. 4
         target = {"eps": eps, "x0": x0, "v": alpha * eps - sigma * x0}[c.target]
         self.step_stats = {"loss_weight": w.detach()}
