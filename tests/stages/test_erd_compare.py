@@ -37,8 +37,8 @@ def test_arms_curves_table_and_resume(tmp_path, mlflow_uri):
     lam = result["weightings"]["lambda"]
     per_seed = result["per_seed"]
     d = [per_seed["lambda"][s]["final_fd"] - per_seed["constant"][s]["final_fd"] for s in ("0", "1")]
-    assert lam["final_fd_minus_constant"] == pytest.approx(sum(d) / 2)
-    assert lam["final_fd_minus_constant_se"] == pytest.approx(abs(d[0] - d[1]) / 2)   # sd/sqrt(2) of two values
+    assert lam["final_fd_minus_baseline"] == pytest.approx(sum(d) / 2)
+    assert lam["final_fd_minus_baseline_se"] == pytest.approx(abs(d[0] - d[1]) / 2)   # sd/sqrt(2) of two values
     rows = json.loads((tmp_path / "plots" / "lambda.json").read_text())
     assert [r["kimg"] for r in rows] == [0.02, 0.04]                     # a point per checkpoint
     assert json.loads((tmp_path / "erd.json").read_text()) == json.loads(json.dumps(result))
@@ -75,7 +75,10 @@ def test_kimg_to_threshold_and_missing_arms():
     assert table["lambda"]["kimg_to_threshold_mean"] == 1.0 and table["lambda"]["seeds_reaching_threshold"] == 2
     assert table["constant"]["kimg_to_threshold_mean"] == 2.0 and table["constant"]["seeds_reaching_threshold"] == 1
     assert math.isnan(table["constant"]["kimg_to_threshold_se"])        # one seed reached it: no spread
-    assert table["lambda"]["mean_fd_minus_constant"] == pytest.approx(((4 - 7.5) + (3 - 6)) / 2)
+    assert table["lambda"]["mean_fd_minus_baseline"] == pytest.approx(((4 - 7.5) + (3 - 6)) / 2)
+    # fd_threshold 0: the baseline's mean final fd (5.0) is the threshold
+    default = erd_compare.comparison(config(), curves)
+    assert default["protocol"]["fd_threshold"] == 5.0 and default["weightings"]["constant"]["seeds_reaching_threshold"] == 1
 
 
 def test_weighting_undefined_for_the_target_fails_before_compute(tmp_path):

@@ -54,9 +54,11 @@ class DDPMConfig:                                   # method.name ddpm: discrete
 
 @dataclass(frozen=True)
 class ERDConfig:                                    # the convergence comparison (pipelines/erd-quickstart)
-    weightings:             tuple[str, ...] = ('constant', 'lambda', 'min_snr_5', 'p2')  # ddpm.loss_weight of each arm
+    weightings:             tuple[str, ...] = ('constant', 'lambda', 'min_snr_5', 'p2')  # ddpm.loss_weight of each arm;
+                                                    # the first is the baseline the others are compared with
     seeds:                  tuple[int, ...] = (0, 1, 2)      # erd_train.seed of each arm's runs (same seeds for every arm)
-    fd_threshold:           float   = 100.0         # kimg_to_threshold: first checkpoint with fd_attrnet <= this
+    fd_threshold:           float   = 0.0           # kimg_to_threshold: first checkpoint with fd_attrnet <= this
+                                                    # (0: the baseline's, weightings[0]'s, mean final fd_attrnet)
 
 # erd_train: the arms' optimiser and budget (each arm sets its seed): a curve point every 2 kimg.
 ERD_TRAIN = TrainConfig(duration_kimg=8.0, lr_rampup_kimg=1.0, ema_halflife_kimg=1.0, checkpoint_every_kimg=2.0)
@@ -69,7 +71,7 @@ RULES = {
     'ddpm.p2_k':                    POSITIVE,
     'ddpm.p2_gamma':                POSITIVE,
     'erd.seeds':                    at_least(0),
-    'erd.fd_threshold':             POSITIVE,
+    'erd.fd_threshold':             at_least(0),
     # erd_train.<key>: the rule of train.<key>
     **{f'erd_train.{key[len("train."):]}': rule for key, rule in CORE_RULES.items() if key.startswith('train.')},
 }
