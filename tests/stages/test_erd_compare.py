@@ -1,7 +1,6 @@
 """erd_compare: every arm trains and is scored at each checkpoint, nested MLflow runs hold the curves, the
 table pairs arms by seed, and a rerun resumes without retraining or rescoring."""
 import json
-import math
 
 import mlflow
 import pytest
@@ -66,6 +65,12 @@ def test_arms_curves_table_and_resume(tmp_path, mlflow_uri):
     assert json.loads((tmp_path / "state" / "runs.json").read_text()) == runs
     assert len(client.get_metric_history(runs["lambda-seed0"]["run_id"], erd_compare.CURVE_METRIC)) == 2
 
+    # Another attribute net: the curves are not reused; every arm gets a new run.
+    other = write_featurenet(tmp_path / "featurenet2", seed=1)
+    erd_compare.run(cfg, data, other, *args[2:])
+    rerun = json.loads((tmp_path / "state" / "runs.json").read_text())
+    assert all(rerun[k]["run_id"] != runs[k]["run_id"] for k in runs)
+
 
 def test_kimg_to_threshold_and_missing_arms():
     cfg = config(**{"erd.fd_threshold": 5.0})
@@ -74,7 +79,7 @@ def test_kimg_to_threshold_and_missing_arms():
     table = erd_compare.comparison(cfg, curves)["weightings"]
     assert table["lambda"]["kimg_to_threshold_mean"] == 1.0 and table["lambda"]["seeds_reaching_threshold"] == 2
     assert table["constant"]["kimg_to_threshold_mean"] == 2.0 and table["constant"]["seeds_reaching_threshold"] == 1
-    assert math.isnan(table["constant"]["kimg_to_threshold_se"])        # one seed reached it: no spread
+    assert table["constant"]["kimg_to_threshold_se"] is None            # one seed reached it: no spread
     assert table["lambda"]["mean_fd_minus_baseline"] == pytest.approx(((4 - 7.5) + (3 - 6)) / 2)
     # fd_threshold 0: the baseline's mean final fd (5.0) is the threshold
     default = erd_compare.comparison(config(), curves)

@@ -102,3 +102,10 @@ def test_image_sets_stream_in_chunks(world):
         chunks = list(image_batches(path, batch=4))
         assert [len(c) for c in chunks] == [4, 2] and chunks[0].dtype == np.uint8 and chunks[0].shape[1] == 3
         assert np.array_equal(np.concatenate(chunks), load_images(path))
+
+
+def test_a_sample_set_is_read_without_its_grid(world):
+    """`diffops score --images samples/edm`: the sample stage's folder holds images/ and grid.png."""
+    tmp, prepared, samples = world
+    Image.new("RGB", (40, 40)).save(samples.parent / "grid.png")
+    assert np.array_equal(load_images(samples.parent), np.load(prepared / "train_images.npy")[:6])

@@ -44,6 +44,8 @@ def image_batches(path, split: str = "test", batch: int = 1024):
         for i in range(0, len(images), batch):
             yield np.ascontiguousarray(images[i:i + batch].transpose(0, 3, 1, 2))
         return
+    if path.is_dir() and (path / "images").is_dir() and (path / "grid.png").is_file():
+        path = path / "images"                      # a sample set: its images, not its grid
     source = open_source(path)
     if len(source) == 0:
         raise ValueError(f"{path}: no image files")

@@ -33,7 +33,7 @@ from ..config.ddpm import check_weight
 from ..methods import METHODS
 from ..tracking.mlflow_run import metric_curve, use_experiment
 from ..training.loop import train
-from ..utils.io import write_json_atomic
+from ..utils.io import file_sha256, write_json_atomic
 from .common import PARAMS, load, one_line_errors, path
 from .train import CURVE_METRIC, checkpoint_fd, tracker_for
 
@@ -47,20 +47,24 @@ def arm_name(weighting: str, seed: int) -> str:
     return f"{weighting}-seed{seed}"
 
 
-def arm_hash(cfg) -> str:
-    """What an arm's curve depends on: its training config and the scoring protocol."""
-    return section_hash(cfg, "data", "model", "method", "ddpm", "train", "sample", "evaluate")
+def arm_hash(cfg, inputs: str) -> str:
+    """What an arm's curve depends on: its training config, the scoring protocol and the input files
+    (inputs: the training data's content hash and the attribute net's sha256)."""
+    key = f'{section_hash(cfg, "data", "model", "method", "ddpm", "train", "sample", "evaluate")}:{inputs}'
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def run(cfg, data_dir, featurenet_dir, out_dir, state_dir, metrics_path, plots_dir) -> dict:
     for i, w in enumerate(cfg.erd.weightings):               # before any compute
         check_weight(f"erd.weightings[{i}]", w, cfg.ddpm.target)
-    state_dir, out_dir = Path(state_dir), Path(out_dir)
-    arms = {arm_name(w, s): arm_config(cfg, w, s) for w in cfg.erd.weightings for s in cfg.erd.seeds}
-    hashes = {name: arm_hash(c) for name, c in arms.items()}
     if cfg.evaluate.checkpoint_num_images == 0:
         raise ConfigError("evaluate.checkpoint_num_images", "must be > 0: it is the number of samples of every "
                           "point of the arms' curves")
+    state_dir, out_dir = Path(state_dir), Path(out_dir)
+    arms = {arm_name(w, s): arm_config(cfg, w, s) for w in cfg.erd.weightings for s in cfg.erd.seeds}
+    inputs = (json.loads((Path(data_dir) / "meta.json").read_text())["content_sha256"] + ":"
+              + file_sha256(Path(featurenet_dir) / "attrnet.safetensors"))
+    hashes = {name: arm_hash(c, inputs) for name, c in arms.items()}
     state_dir.mkdir(parents=True, exist_ok=True)
     runs_file = state_dir / "runs.json"
     runs = json.loads(runs_file.read_text()) if runs_file.exists() else {}
@@ -82,8 +86,8 @@ def run(cfg, data_dir, featurenet_dir, out_dir, state_dir, metrics_path, plots_d
         for name, arm_cfg in tqdm(arms.items(), desc="erd arms", unit="arm"):
             run_id = run_for(name, hashes[name], run_name=f"ddpm-{name}",
                              tags={"mlflow.parentRunId": parent, "erd.weighting": arm_cfg.ddpm.loss_weight})
-            curves[name] = train_arm(arm_cfg, data_dir, featurenet_dir, out_dir / name, state_dir / name, run_id,
-                                     client)
+            curves[name] = train_arm(arm_cfg, data_dir, featurenet_dir, out_dir / name,
+                                     state_dir / name / hashes[name], run_id, client)
         result = comparison(cfg, curves)
     except KeyboardInterrupt:
         client.set_terminated(parent, "KILLED")
@@ -123,8 +127,8 @@ def train_arm(cfg, data_dir, featurenet_dir, out_dir: Path, state_dir: Path, run
 def _mean_se(values) -> tuple[float, float]:
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
     if len(v) == 0:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+        return None, None                       # JSON null: no value (e.g. no seed reached the threshold)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else None
 
 
 def comparison(cfg, curves: dict[str, dict[float, float]]) -> dict:
@@ -176,8 +180,13 @@ def write_plots(plots_dir: Path, cfg, curves: dict) -> None:
         rows = []
         for k in kimg:
             mean, se = _mean_se(c[k] for c in arms)
-            rows.append({"kimg": k, "fd_attrnet": mean, "fd_attrnet_se": se if math.isfinite(se) else 0.0})
+            rows.append({"kimg": k, "fd_attrnet": mean, "fd_attrnet_se": se or 0.0})
         write_json_atomic(plots_dir / f"{w}.json", rows)
+
+
+def _pm(row: dict, key: str) -> str:
+    mean, se = row[f"{key}_mean"], row[f"{key}_se"]
+    return f"{mean:7.2f}" + (f" ± {se:.2f}" if se is not None else "")
 
 
 @click.command("erd-compare")
@@ -189,7 +198,7 @@ def write_plots(plots_dir: Path, cfg, curves: dict) -> None:
 @click.option("--out", type=path(), default="models/erd", show_default=True,
               help="Exported EMA model of every arm (<weighting>-seed<seed>/).")
 @click.option("--state", type=path(), default="checkpoints/erd", show_default=True,
-              help="Checkpoints, curves and MLflow run ids of the arms; a rerun resumes from them.")
+              help="The arms' checkpoints (<arm>/<config hash>/) and MLflow run ids; a rerun resumes from them.")
 @click.option("--metrics", type=path(dir_okay=False), default="metrics/erd.json", show_default=True)
 @click.option("--plots", type=path(file_okay=False), default="plots/erd", show_default=True,
               help="One curve per weighting (fd_attrnet against kimg) for `dvc plots`.")
@@ -204,5 +213,4 @@ def command(params_path, data, featurenet_dir, out, state, metrics, plots):
     with one_line_errors(ConfigError, FileNotFoundError):
         result = run(cfg, data, featurenet_dir, out, state, metrics, plots)
     for w, row in result["weightings"].items():
-        click.echo(f"{w:>12}  final fd_attrnet {row['final_fd_mean']:7.2f} ± {row['final_fd_se']:.2f}   "
-                   f"mean over checkpoints {row['mean_fd_mean']:7.2f} ± {row['mean_fd_se']:.2f}")
+        click.echo(f"{w:>12}  final fd_attrnet {_pm(row, 'final_fd')}   mean over checkpoints {_pm(row, 'mean_fd')}")
