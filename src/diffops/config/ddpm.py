@@ -12,6 +12,7 @@ from .core import TrainConfig, check_betas
 from .rules import POSITIVE, ConfigError, at_least, one_of
 
 TARGETS = ('eps', 'x0', 'v')
+SCHEDULES = ('linear', 'cosine')
 WEIGHT_NAMES = ('constant', 'lambda', 'min_snr_<k>', 'max_snr_<k>', 'p2', 'debias', 'min_debias', 'max_debias',
                 'snr', 'inv_snr', 'trunc_snr')
 _CELLS = {      # weighting (without its k) -> the targets it is defined for (the reference's table)
@@ -66,7 +67,7 @@ ERD_TRAIN = TrainConfig(duration_kimg=8.0, lr_rampup_kimg=1.0, ema_halflife_kimg
 # ----------------------------------------------------------------------------
 
 RULES = {
-    'ddpm.schedule':                one_of('linear', 'cosine'),
+    'ddpm.schedule':                one_of(*SCHEDULES),
     'ddpm.target':                  one_of(*TARGETS),
     'ddpm.p2_k':                    POSITIVE,
     'ddpm.p2_gamma':                POSITIVE,

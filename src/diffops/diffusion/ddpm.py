@@ -27,11 +27,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config.ddpm import SCHEDULES, TARGETS
+
 T = 1000                    # number of discrete steps
 BETA_START, BETA_END = 1e-4, 0.02
 COSINE_S, MAX_BETA = 0.008, 0.999
-SCHEDULES = ("linear", "cosine")
-TARGETS = ("eps", "x0", "v")
 PDAE_GAMMA = 0.1            # PDAE's loss weight exponent: lambda_t = SNR^gamma / (1 + SNR)
 
 
@@ -120,7 +120,7 @@ class DDPMPrecond(nn.Module):
         super().__init__()
         if target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
-        self.net, self.schedule_name, self.target = net, schedule, target
+        self.net, self.target = net, target
         self.schedule = DDPMSchedule(schedule=schedule)
         self.sigma_min, self.sigma_max = float(self.schedule.sigmas[0]), float(self.schedule.sigmas[-1])
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from ..config.ddpm import TARGETS, WEIGHT_NAMES, parse_weight  # noqa: F401  (the names params accept)
+from ..config.ddpm import parse_weight     # the names params accept
 
 def loss_weight(name: str, target: str, alpha: torch.Tensor, sigma: torch.Tensor,
                 p2_k: float = 1.0, p2_gamma: float = 1.0) -> torch.Tensor:

@@ -111,9 +111,10 @@ def train_arm(cfg, data_dir, featurenet_dir, out_dir: Path, state_dir: Path, run
     with the whole curve is not trained again."""
     def curve() -> dict[float, float]:
         return {row["kimg"]: row[CURVE_METRIC] for row in metric_curve(run_id, y=CURVE_METRIC)}
-    if client.get_run(run_id).info.status == "FINISHED" and max(curve(), default=0) >= cfg.train.duration_kimg \
-            and (out_dir / "model.json").exists():
-        return curve()
+    if client.get_run(run_id).info.status == "FINISHED" and (out_dir / "model.json").exists():
+        points = curve()
+        if max(points, default=0) >= cfg.train.duration_kimg:
+            return points
     tracker = tracker_for(cfg, "erd_compare", run_id=run_id)
     ema = train(cfg, data_dir, out_dir, state_dir, tracker=tracker,
                 on_checkpoint=checkpoint_fd(cfg, data_dir, featurenet_dir, tracker))
@@ -124,7 +125,7 @@ def train_arm(cfg, data_dir, featurenet_dir, out_dir: Path, state_dir: Path, run
     return points
 
 
-def _mean_se(values) -> tuple[float, float]:
+def _mean_se(values) -> tuple[float | None, float | None]:
     v = np.asarray([x for x in values if x is not None], dtype=np.float64)
     if len(v) == 0:
         return None, None                       # JSON null: no value (e.g. no seed reached the threshold)
@@ -139,16 +140,15 @@ def comparison(cfg, curves: dict[str, dict[float, float]]) -> dict:
     beyond 2 SE is told from seed noise)."""
     e = cfg.erd
     baseline = e.weightings[0]
-    finals = {w: [curves[arm_name(w, s)][max(curves[arm_name(w, s)])] for s in e.seeds] for w in e.weightings}
-    threshold = e.fd_threshold or float(np.mean(finals[baseline]))
+    arm = lambda w, s: sorted(curves[arm_name(w, s)].items())        # [(kimg, fd), ...]
+    threshold = e.fd_threshold or float(np.mean([arm(baseline, s)[-1][1] for s in e.seeds]))
     per = {}
     for w in e.weightings:
         rows = []
         for seed in e.seeds:
-            c = curves[arm_name(w, seed)]
-            kimg = sorted(c)
-            reached = [k for k in kimg if c[k] <= threshold]
-            rows.append({"final_fd": c[kimg[-1]], "mean_fd": float(np.mean([c[k] for k in kimg])),
+            points = arm(w, seed)
+            reached = [k for k, fd in points if fd <= threshold]
+            rows.append({"final_fd": points[-1][1], "mean_fd": float(np.mean([fd for _, fd in points])),
                          "kimg_to_threshold": reached[0] if reached else None})
         per[w] = rows
     table = {}

@@ -8,7 +8,7 @@ from ..methods import METHODS
 from ..methods.tiw_dsm import MODES, NEEDS_DISCRIMINATOR
 from ..training.loop import train
 from .common import PARAMS, load, one_line_errors, path
-from .train import CURVE_METRIC, checkpoint_fd, method_inputs, tracker_for, write_loss_curve
+from .train import CURVE_METRIC, checkpoint_fd, method_inputs, tracker_for, write_curve
 
 LOSS = click.option("--loss", type=click.Choice(MODES), required=True, help="Which loss (a mode of methods/tiw_dsm.py).")
 
@@ -23,8 +23,8 @@ def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None
         loop_kwargs["on_checkpoint"] = checkpoint_fd(tcfg, fd_reference or data_dir, featurenet, tracker,
                                                      loop_kwargs.get("on_checkpoint"))
     ema = train(tcfg, data_dir, out_dir, state_dir, tracker=tracker, method_inputs=inputs, tags=tags, **loop_kwargs)
-    write_loss_curve(tracker, plots)
-    write_loss_curve(tracker, fd_plots, CURVE_METRIC)
+    write_curve(tracker, plots)
+    write_curve(tracker, fd_plots, CURVE_METRIC)
     return ema
 
 

@@ -46,8 +46,8 @@ def run(cfg, data_dir, out_dir, state_dir, init_model=None, discriminator=None, 
         loop_kwargs["on_checkpoint"] = checkpoint_fd(cfg, data_dir, featurenet, tracker, loop_kwargs.get("on_checkpoint"))
     ema = train(cfg, data_dir, out_dir, state_dir, tracker=tracker, init_model_dir=init_model, method_inputs=inputs,
                 space=open_space(data_dir, cfg), tags=tags, **loop_kwargs)
-    write_loss_curve(tracker, plots)
-    write_loss_curve(tracker, fd_plots, CURVE_METRIC)
+    write_curve(tracker, plots)
+    write_curve(tracker, fd_plots, CURVE_METRIC)
     return ema
 
 
@@ -70,7 +70,7 @@ def checkpoint_fd(cfg, data_dir, featurenet_dir, tracker, then=None):
     return on_checkpoint
 
 
-def write_loss_curve(tracker: MlflowTracker, plots, metric: str = "loss") -> None:
+def write_curve(tracker: MlflowTracker, plots, metric: str = "loss") -> None:
     """The run's `metric` against kimg as a dvc plots file (main process only: the others have no run)."""
     if plots is not None and tracker.run_id is not None:
         write_json_atomic(Path(plots), metric_curve(tracker.run_id, y=metric))

@@ -16,7 +16,7 @@ from ..methods import METHODS
 from ..training.loop import train
 from ..utils.io import atomic_dir, file_sha256
 from .common import PARAMS, load, path
-from .train import tracker_for, write_loss_curve
+from .train import tracker_for, write_curve
 
 REPRESENTATION_METHODS = ("diti", "pdae")
 
@@ -27,7 +27,7 @@ def run(cfg, method: str, data_dir, edm_dir, out_dir, state_dir, run_id=None, pl
     tcfg = method_cls.training_config(cfg)
     tracker = tracker_for(tcfg, "train", run_id=run_id)
     ema = train(tcfg, data_dir, None, state_dir, tracker=tracker, init_model_dir=edm_dir, **loop_kwargs)
-    write_loss_curve(tracker, plots)
+    write_curve(tracker, plots)
     if tracker.run_id is None or not ema.finished:        # not the main process, or stopped early
         return None
     edm_dir = Path(edm_dir)

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-import torch
 from mlflow.entities import Metric
 
 from ..artifacts.representation import Representation
