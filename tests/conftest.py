@@ -71,3 +71,8 @@ def tiny_config(**overrides):
         raw.setdefault(section, {})[key] = value
     from diffops.methods import METHODS
     return load_params(raw, methods=METHODS)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from .helpers.filesystems import unmount_all
+    unmount_all()

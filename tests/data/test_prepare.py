@@ -11,6 +11,8 @@ from diffops.data.celeba import ATTRIBUTE_NAMES, read_attributes, read_partition
 from diffops.data.prepare import PreparedDataset, load_split, prepare_celeba
 from diffops.data.synthetic_celeba import generate_celeba_like
 
+from ..helpers.filesystems import small_filesystem
+
 N, R = 30, 16
 
 
@@ -46,7 +48,7 @@ def copy_raw(raw, dest):
 def test_layout_shapes_dtypes_and_meta(raw, prepared):
     out, summary = prepared
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["meta.json", "errors.txt"] + [f"{s}_{k}" for s in ("train", "val", "test")
+    assert names == sorted([".diffops", "meta.json", "errors.txt"] + [f"{s}_{k}" for s in ("train", "val", "test")
                                                           for k in ("images.npy", "attrs.npy", "files.txt")])
     meta = json.loads((out / "meta.json").read_text())
     assert meta["format"] == "diffops-prepared-v1" and (meta["crop"], meta["resolution"]) == (140, R)
@@ -145,7 +147,7 @@ def test_an_unrelated_output_folder_is_never_replaced(raw, prepared, tmp_path):
     keep = tmp_path / "my-photos"
     keep.mkdir()
     (keep / "holiday.jpg").write_bytes(b"precious")
-    with pytest.raises(ValueError, match="not a prepared dataset"):
+    with pytest.raises(FileExistsError, match="diffops did not write it"):
         prepare_celeba(raw, keep, crop=140, resolution=R, num_workers=1, progress=False)
     assert (keep / "holiday.jpg").read_bytes() == b"precious"
     out, _ = prepared                       # a prepared container is replaced by a rerun
@@ -153,3 +155,27 @@ def test_an_unrelated_output_folder_is_never_replaced(raw, prepared, tmp_path):
     shutil.copytree(out, again)
     prepare_celeba(raw, again, crop=140, resolution=R, num_workers=1, progress=False)
     assert (again / "meta.json").exists()
+
+
+def test_no_readable_image_fails_and_keeps_the_previous_output(raw, prepared, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(raw, broken)
+    for jpg in (broken / "img_align_celeba").glob("*.jpg"):
+        jpg.write_bytes(b"not a jpeg")
+    out = tmp_path / "prepared"
+    shutil.copytree(prepared[0], out)
+    before = (out / "meta.json").read_text()
+    with pytest.raises(ValueError, match=r"no readable image in the train/val/test split \(30 of 30"):
+        prepare_celeba(broken, out, crop=140, resolution=R, num_workers=1, progress=False)
+    assert (out / "meta.json").read_text() == before and not (tmp_path / "prepared.tmp").exists()
+
+
+def test_a_full_disk_is_one_error_and_keeps_the_previous_output(raw, prepared, tmp_path):
+    mnt = small_filesystem(tmp_path / "small", "64k")
+    out = mnt / "prepared"
+    shutil.copytree(prepared[0], out, ignore=shutil.ignore_patterns("*_images.npy"))
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(OSError, match="No space left on device") as e:
+        prepare_celeba(raw, out, crop=140, resolution=64, num_workers=1, progress=False)
+    assert str(out.with_name("prepared.tmp")) in str(e.value) and "free" in str(e.value)
+    assert sorted(p.name for p in out.iterdir()) == before and not out.with_name("prepared.tmp").exists()

@@ -23,7 +23,7 @@ def image_bytes(root, n):
 
 def test_layout_and_headers(raw):
     root, summary = raw
-    assert sorted(p.name for p in root.iterdir()) == ["img_align_celeba", "list_attr_celeba.txt",
+    assert sorted(p.name for p in root.iterdir()) == [".diffops", "img_align_celeba", "list_attr_celeba.txt",
                                                       "list_eval_partition.txt"]
     assert not root.with_name("celeba.tmp").exists()
     files = sorted(p.name for p in (root / "img_align_celeba").iterdir())

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 from multiprocessing import Pool
 from pathlib import Path
@@ -30,6 +28,7 @@ from tqdm import tqdm
 
 from .celeba import ATTR_FILE, ATTRIBUTE_NAMES, IMAGE_DIR, PARTITION_FILE, SPLITS, check_celeba_root, \
     read_attributes, read_partitions
+from ..utils.io import allocate, atomic_dir, check_free_space, check_replaceable
 
 FORMAT = "diffops-prepared-v1"
 
@@ -60,19 +59,6 @@ def _load_one(args):
         return None, f"{type(e).__name__}: {e}".splitlines()[0]
 
 
-def check_replaceable(out_dir: Path) -> None:
-    """out_dir is replaced at the end: refuse a folder that is neither absent, empty nor a prepared container."""
-    if out_dir.exists() and any(out_dir.iterdir() if out_dir.is_dir() else [out_dir]):
-        meta = out_dir / "meta.json"
-        try:
-            ok = json.loads(meta.read_text()).get("format") == FORMAT
-        except (OSError, ValueError, AttributeError):
-            ok = False
-        if not ok:
-            raise ValueError(f"{out_dir}: exists and is not a prepared dataset ({FORMAT}); it would be replaced. "
-                             f"Choose another output folder or remove it yourself")
-
-
 def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_error: str = "skip",
                    num_workers: int = 2, progress: bool = True, transform: str = "celeba-crop") -> dict:
     raw_root, out_dir = Path(raw_root), Path(out_dir)
@@ -94,12 +80,28 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
     order = np.argsort(names, kind="stable")
     names, attrs = [names[i] for i in order], (attrs_pm1[order] > 0).astype(np.uint8)
 
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     rows = {s: [i for i, n in enumerate(names) if partitions[n] == code] for s, code in SPLITS.items()}
+    with atomic_dir(out_dir) as tmp:
+        summary = _prepare_into(tmp, raw_root, names, attrs, rows, crop, resolution, on_error, num_workers,
+                                progress, transform)
+    errors, counts = summary["skipped"], summary["counts"]
+    n_ok = sum(counts.values())
+    print(f"prepare: {n_ok} images in {summary['seconds']:.1f} s ({n_ok / max(summary['seconds'], 1e-9):.0f} "
+          f"images/s, {num_workers} worker(s)) -> {out_dir}; splits {counts}; skipped {len(errors)}"
+          + (f" (listed in {out_dir / 'errors.txt'})" if errors else ""))
+    for e in errors[:10]:
+        print(f"  skipped {e}")
+    return summary
+
+
+def _prepare_into(tmp, raw_root, names, attrs, rows, crop, resolution, on_error, num_workers, progress,
+                  transform) -> dict:
+    nbytes = 3 * resolution * resolution * len(names)
+    check_free_space(tmp, nbytes)
     images = {s: np.lib.format.open_memmap(tmp / f"{s}_images.npy", "w+", np.uint8,
                                            (len(r), 3, resolution, resolution)) for s, r in rows.items()}
+    for split in images:        # reserve the blocks now: a full disk is an OSError here, not a SIGBUS later
+        allocate(tmp / f"{split}_images.npy")
     split_of = {i: (s, j) for s, r in rows.items() for j, i in enumerate(r)}
 
     # Decode + transform in workers, written in index order by this process (bounded memory).
@@ -112,7 +114,6 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
                                                  disable=not progress)):
             if error is not None:
                 if on_error == "fail":
-                    shutil.rmtree(tmp, ignore_errors=True)
                     raise ValueError(f"{names[i]}: {error} (set data.on_error: skip to skip such files)")
                 errors.append(f"{names[i]}\t{error}")
                 ok[i] = False
@@ -120,6 +121,12 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
             split, j = split_of[i]
             images[split][j] = pixels
     seconds = time.perf_counter() - t0
+    empty = [s for s, r in rows.items() if (r or s == "train") and not ok[r].any()]
+    if empty:                   # an empty split would replace a good container and fail the next stage
+        first = f"; e.g. {errors[0]}" if errors else ""
+        raise ValueError(f"{raw_root / IMAGE_DIR}: no readable image in the {'/'.join(empty)} split "
+                         f"({len(errors)} of {len(names)} unreadable{first}); nothing was written, "
+                         f"the previous output is kept")
 
     # Drop skipped rows, then write attributes, file lists, report and meta.
     sha, counts, rates = hashlib.sha256(), {}, {}
@@ -147,15 +154,6 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
             "attribute_names": list(ATTRIBUTE_NAMES), "attribute_rates": rates,
             "content_sha256": sha.hexdigest()}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
-
-    n_ok = int(ok.sum())
-    print(f"prepare: {n_ok} images in {seconds:.1f} s ({n_ok / max(seconds, 1e-9):.0f} images/s, "
-          f"{num_workers} worker(s)) -> {out_dir}; splits {counts}; skipped {len(errors)}"
-          + (f" (listed in {out_dir / 'errors.txt'})" if errors else ""))
-    for e in errors[:10]:
-        print(f"  skipped {e}")
     return {"counts": counts, "skipped": errors, "seconds": seconds, "content_sha256": meta["content_sha256"]}
 
 

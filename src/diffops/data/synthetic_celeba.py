@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import shutil
 import time
 from multiprocessing import Pool
@@ -61,6 +60,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from ..utils.io import check_replaceable, replace_dir, tmp_path
 from .celeba import ATTR_FILE, ATTRIBUTE_NAMES, IMAGE_DIR, PARTITION_FILE, write_attributes, write_partitions
 
 WIDTH, HEIGHT = 178, 218
@@ -383,12 +383,6 @@ def split_sizes(num_images: int) -> tuple[int, int, int]:
     return n_train, n_val, num_images - n_train - n_val
 
 
-def _check_replaceable(root: Path) -> None:
-    """Refuse to overwrite a directory that is not a previous dataset (checked before any work)."""
-    if root.exists() and not (root.is_dir() and (not any(root.iterdir()) or (root / ATTR_FILE).exists())):
-        raise FileExistsError(f"{root} exists and does not look like a CelebA-layout dataset; refusing to replace it")
-
-
 def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1, progress: bool = True) -> dict:
     """Write `num_images` synthetic faces in CelebA's layout to `root` (atomically); return a summary."""
     if int(num_images) < 1:
@@ -396,8 +390,8 @@ def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1,
     if int(num_workers) < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     root = Path(root)
-    _check_replaceable(root)
-    tmp = root.with_name(root.name + ".tmp")
+    check_replaceable(root)
+    tmp = tmp_path(root)
     if tmp.exists():
         shutil.rmtree(tmp)                      # left over from an interrupted run
     (tmp / IMAGE_DIR).mkdir(parents=True)
@@ -421,9 +415,7 @@ def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1,
     parts = np.repeat([0, 1, 2], sizes)
     write_attributes(tmp / ATTR_FILE, filenames, attrs)
     write_partitions(tmp / PARTITION_FILE, filenames, parts)
-    if root.exists():
-        shutil.rmtree(root)                     # os.replace cannot replace a non-empty directory
-    os.replace(tmp, root)
+    replace_dir(tmp, root)
 
     summary = {
         "root": str(root), "num_images": num_images, "seed": int(seed), "num_workers": num_workers,

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ..utils.accelerator import make_accelerator
 from ..utils.grid import save_image_grid
-from ..utils.io import replace_dir, tmp_path
+from ..utils.io import check_replaceable, replace_dir, tmp_path
 from .edm_sampler import generate_images
 
 
@@ -48,6 +48,7 @@ def write_sample_set(out_dir: Path, seeds: list[int], generate, batch_size: int,
     accelerator = accelerator or make_accelerator()
     out_dir = Path(out_dir)
     tmp = tmp_path(out_dir)
+    check_replaceable(out_dir)                  # on every process, so none waits for a failed one
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "images").mkdir(parents=True)
