@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import mlflow
 
 from ..artifacts.discriminator import load_discriminator
 from ..config import ConfigError
@@ -21,10 +22,20 @@ from ..utils.io import write_json_atomic
 from .common import PARAMS, load, one_line_errors, path
 
 
-def tracker_for(cfg, stage: str, run_name: str | None = None, run_id: str | None = None) -> MlflowTracker:
+class TrainingTracker(MlflowTracker):
+    """The MLflow tracker of the training loop (training/tracker.py's protocol)."""
+
+    def end_abandoned_run(self, run_id: str) -> None:
+        """A run whose checkpoints were discarded: a killed training left it RUNNING; it ends KILLED."""
+        client = mlflow.MlflowClient()
+        if run_id != self.default_run_id and client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
+
+
+def tracker_for(cfg, stage: str, run_name: str | None = None, run_id: str | None = None) -> TrainingTracker:
     """The MLflow tracker of a training stage (run_id: log into that run, e.g. a sweep trial's)."""
-    return MlflowTracker(cfg.tracking.experiment, run_name=run_name or f"train-{cfg.method.name}", stage=stage,
-                         system_metrics=cfg.tracking.system_metrics, run_id=run_id)
+    return TrainingTracker(cfg.tracking.experiment, run_name=run_name or f"train-{cfg.method.name}", stage=stage,
+                           system_metrics=cfg.tracking.system_metrics, run_id=run_id)
 
 
 def method_inputs(cfg, discriminator=None) -> tuple[dict | None, dict]:
@@ -70,7 +81,7 @@ def checkpoint_fd(cfg, data_dir, featurenet_dir, tracker, then=None):
     return on_checkpoint
 
 
-def write_curve(tracker: MlflowTracker, plots, metric: str = "loss") -> None:
+def write_curve(tracker: TrainingTracker, plots, metric: str = "loss") -> None:
     """The run's `metric` against kimg as a dvc plots file (main process only: the others have no run)."""
     if plots is not None and tracker.run_id is not None:
         write_json_atomic(Path(plots), metric_curve(tracker.run_id, y=metric))

@@ -6,6 +6,9 @@ Layout of one checkpoint (a directory, renamed into place only when complete):
     ema.safetensors        their EMA
     optimizer.pt           optimizer state (tensors and numbers only; loaded with weights_only=True)
     state.json             cur_nimg, step, config_hash, mlflow_run_id
+
+The state folder carries diffops's MARKER (utils/io.py): a folder without it is the user's and is
+refused; in a marked one diffops removes checkpoint folders only, never other files.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from ..utils.io import MARKER, is_ours, mark
 
 PREFIX = "checkpoint-"
 
@@ -44,15 +49,41 @@ def list_checkpoints(state_dir: Path) -> list[Path]:
     return sorted(done)
 
 
-def discard_stale(state_dir: Path, config_hash: str) -> None:
-    """Remove checkpoints written under another training config (they must not be resumed)."""
-    ckpts = list_checkpoints(state_dir)
-    if ckpts and json.loads((ckpts[-1] / "state.json").read_text()).get("config_hash") == config_hash:
-        return
-    if Path(state_dir).exists():
-        if ckpts:
-            print(f"{state_dir}: checkpoints belong to another training config; starting fresh")
-        shutil.rmtree(state_dir)
+def open_state_dir(state_dir: Path, config_hash: str) -> list[str]:
+    """Make state_dir a marked diffops state folder whose checkpoints all belong to config_hash; returns
+    the MLflow run ids of the checkpoints it removed. A folder diffops did not create (not empty, no
+    MARKER) is refused untouched; in a marked one, files other than checkpoints stay."""
+    state_dir = Path(state_dir)
+    if not is_ours(state_dir):
+        raise FileExistsError(f"{state_dir}: exists without diffops's {MARKER} marker, so diffops did not create "
+                              f"it and will not write or clean checkpoints in it; choose another state folder")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if not (state_dir / MARKER).is_file():
+        mark(state_dir)
+    return discard_stale(state_dir, config_hash)
+
+
+def discard_stale(state_dir: Path, config_hash: str) -> list[str]:
+    """Remove half-written checkpoints and those of another config (checkpoint folders only); returns
+    the MLflow run ids that only the removed checkpoints named."""
+    folders = [p for p in state_dir.glob(f"{PREFIX}*") if p.is_dir()]
+    half_written = [p for p in folders if p.name.endswith(".tmp")]
+    states = {p: read_state(p) for p in folders if p not in half_written}
+    other_config = [p for p, s in states.items() if s is not None and s.get("config_hash") != config_hash]
+    if other_config:
+        print(f"{state_dir}: {len(other_config)} checkpoints of another training config removed; starting fresh")
+    for p in half_written + other_config:
+        shutil.rmtree(p)
+    kept = {s.get("mlflow_run_id") for p, s in states.items() if s is not None and p not in other_config}
+    return sorted({states[p].get("mlflow_run_id") for p in other_config} - kept - {None})
+
+
+def read_state(path: Path) -> dict | None:
+    """A checkpoint's state.json, or None when it is missing or unreadable."""
+    try:
+        return json.loads((Path(path) / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def load_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module,

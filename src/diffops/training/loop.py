@@ -124,7 +124,8 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
     config_hash = hashlib.sha256(f"{section_hash(cfg, *sections)}:{meta['content_sha256']}:{init_sha}:"
                                  f"{model.method.fingerprint}".encode()).hexdigest()[:16]
     if accelerator.is_main_process:
-        ckpt.discard_stale(state_dir, config_hash)
+        for run_id in ckpt.open_state_dir(state_dir, config_hash):
+            tracker.end_abandoned_run(run_id)
     accelerator.wait_for_everyone()
     resume = (ckpt.list_checkpoints(state_dir) or [None])[-1]
     state = {"cur_nimg": 0, "step": 0, "mlflow_run_id": None}

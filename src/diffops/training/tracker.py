@@ -26,6 +26,7 @@ class Tracker(Protocol):
     def log_artifacts(self, folder: Path, artifact_dir: str | None = None) -> None: ...
     def log_dataset(self, name: str, digest: str, path: Path, context: str) -> None: ...
     def log_generator_model(self, model_dir: Path, cfg) -> None: ...
+    def end_abandoned_run(self, run_id: str) -> None: ...   # its checkpoints were discarded: KILLED if RUNNING
 
 
 class NullTracker:
@@ -41,4 +42,4 @@ class NullTracker:
         return None
 
     log_params = log_metrics = flush = log_dict = set_tags = log_artifact = log_artifacts = log_dataset = \
-        log_generator_model = _nothing
+        log_generator_model = end_abandoned_run = _nothing
