@@ -4,6 +4,7 @@ dashboard and sweep. Options carry paths and modes only; every hyperparameter co
 from __future__ import annotations
 
 import ast
+import errno
 import importlib
 import os
 import sys
@@ -54,12 +55,56 @@ def stage_short_help(module: str, limit: int) -> str:
     return click.utils.make_default_short_help(doc, limit)
 
 
+class RootGroup(StageGroup):
+    """Every failure of every command becomes one line on stderr; `diffops --debug ...` (or DIFFOPS_DEBUG=1)
+    shows the traceback instead."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            if ctx.params.get("debug") or os.environ.get("DIFFOPS_DEBUG") == "1":
+                raise
+            raise click.ClickException(one_line(e)) from None
+
+
+DISK_ERRORS = {errno.ENOSPC: "free some space or write elsewhere",
+               errno.EDQUOT: "free some space or write elsewhere",
+               errno.EROFS: "choose a writable output path",
+               errno.EACCES: "choose a writable output path or fix its permissions",
+               errno.EPERM: "choose a writable output path or fix its permissions"}
+DISK_TEXT = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
+             "Read-only file system": errno.EROFS}
+
+
+def one_line(e: Exception) -> str:
+    """A failure as one line that names what failed and what to do."""
+    text = str(e).strip()
+    code = e.errno if isinstance(e, OSError) and e.errno in DISK_ERRORS else \
+        next((c for t, c in DISK_TEXT.items() if t in text), None)    # e.g. torch.save's RuntimeError
+    if code is not None:
+        where = getattr(e, "filename", None)
+        what = e.strerror if isinstance(e, OSError) and e.strerror else os.strerror(code)
+        head = f"{where}: {what}" if where else text.splitlines()[0]
+        return f"{head}; {DISK_ERRORS[code]} (no finished output was replaced)"
+    if isinstance(e, OSError) and e.filename and e.strerror:
+        return f"{e.filename}: {e.strerror}"
+    first = text.splitlines()[0] if text else type(e).__name__
+    from .config import ConfigError
+    if isinstance(e, (ConfigError, ValueError, LookupError, OSError)):
+        return first
+    return f"{type(e).__name__}: {first} (an internal error: rerun as `diffops --debug ...` for the traceback)"
+
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(cls=StageGroup, stage_modules=ROOT, context_settings=CONTEXT)
+@click.group(cls=RootGroup, stage_modules=ROOT, context_settings=CONTEXT)
 @click.version_option(package_name="diffops")
-def main():
+@click.option("--debug", is_flag=True, help="Show the full traceback of a failure (also: DIFFOPS_DEBUG=1).")
+def main(debug):
     """Reproducible diffusion-model research: DVC stages, Accelerate training, MLflow tracking.
 
     \b

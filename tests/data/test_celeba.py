@@ -37,6 +37,7 @@ def test_reads_the_official_padded_layout(tmp_path):
     (["1", " ".join(ATTRIBUTE_NAMES), "000001.jpg " + " 1" * 39], "line 3"),              # 39 values
     (["1", " ".join(ATTRIBUTE_NAMES), "000001.jpg " + " 1" * 39 + " 0"], "line 3"),       # not +-1
     (["many", " ".join(ATTRIBUTE_NAMES)], "line 1"),
+    (["2", " ".join(ATTRIBUTE_NAMES), "000001.jpg " + " 1" * 40, "000001.jpg " + " -1" * 40], "line 4"),  # twice
 ])
 def test_bad_attribute_files_name_file_and_line(tmp_path, lines, where):
     path = tmp_path / "list_attr_celeba.txt"
@@ -53,6 +54,9 @@ def test_partitions_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.txt").write_text("000001.jpg 0\n000002.jpg 7\n")
     with pytest.raises(ValueError, match="bad.txt: line 2"):
         read_partitions(tmp_path / "bad.txt")
+    (tmp_path / "twice.txt").write_text("000001.jpg 0\n000002.jpg 1\n000001.jpg 2\n")
+    with pytest.raises(ValueError, match="twice.txt: line 3: 000001.jpg is listed twice"):
+        read_partitions(tmp_path / "twice.txt")
 
 
 def test_check_root_says_what_is_missing_and_what_to_do(tmp_path):

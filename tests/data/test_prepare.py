@@ -179,3 +179,12 @@ def test_a_full_disk_is_one_error_and_keeps_the_previous_output(raw, prepared, t
         prepare_celeba(raw, out, crop=140, resolution=64, num_workers=1, progress=False)
     assert str(out.with_name("prepared.tmp")) in str(e.value) and "free" in str(e.value)
     assert sorted(p.name for p in out.iterdir()) == before and not out.with_name("prepared.tmp").exists()
+
+
+def test_partition_entries_for_unlisted_images_are_reported(raw, tmp_path):
+    extra = tmp_path / "celeba"
+    shutil.copytree(raw, extra)
+    with open(extra / "list_eval_partition.txt", "a") as f:
+        f.write("999999.jpg 0\n")
+    with pytest.raises(ValueError, match=r"list_eval_partition.txt: 1 entries name images .* e.g. 999999.jpg"):
+        prepare_celeba(extra, tmp_path / "out", crop=140, resolution=R, num_workers=1, progress=False)

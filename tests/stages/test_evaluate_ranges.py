@@ -32,3 +32,23 @@ def test_the_best_range_is_reported_with_every_range(tmp_path):
 
     with pytest.raises(ValueError, match="not sample.num_images x sample.seed_ranges = 72"):
         best_range(cfg, ref, samples[:48], data, tmp_path / "reference")
+
+
+def test_samples_of_another_size_or_mode_are_refused(tmp_path):
+    from PIL import Image
+    from diffops.sampling.sample_set import read_sample_set
+    data = write_prepared(tmp_path / "data", counts=(32, 8, 24))
+    cfg = load_params({"featurenet": {"attributes": ATTRIBUTES, "feature_dim": 16}, "sample": {"num_images": 24}})
+    ref = reference(cfg, data, write_featurenet(tmp_path / "featurenet"))
+    big = torch.zeros((24, 3, 16, 16), dtype=torch.uint8)       # 16×16 samples against 8×8 data
+    with pytest.raises(ValueError, match="3×16×16 images, but the reference split is 3×8×8"):
+        best_range(cfg, ref, big, data, tmp_path / "reference")
+
+    (tmp_path / "s" / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "s" / "images" / "000000.png")
+    Image.new("RGB", (16, 16)).save(tmp_path / "s" / "images" / "000001.png")
+    with pytest.raises(ValueError, match="000001.png: a 16×16 RGB image in a set of 8×8 RGB"):
+        read_sample_set(tmp_path / "s")
+    Image.new("L", (8, 8)).save(tmp_path / "s" / "images" / "000001.png")
+    with pytest.raises(ValueError, match="000001.png: a 8×8 L image"):
+        read_sample_set(tmp_path / "s")

@@ -11,6 +11,34 @@ import json
 from pathlib import Path
 
 
+def read_spec(path: Path, made_by: str) -> dict:
+    """A stage output's JSON spec; one-line errors naming the file and the stage that writes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; is {path.parent} an output of {made_by}?")
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); rerun {made_by} to write it again") from None
+
+
+def load_weights(module, path: Path, spec_path: Path) -> None:
+    """Load a safetensors state dict into `module`, or say in one line why the two do not fit."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        state = load_file(path)
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path}: unreadable weights ({str(e).splitlines()[0]}); the file is truncated or "
+                         f"not a safetensors file, write it again") from None
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        detail = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e))
+        raise ValueError(f"{path}: these weights are of another architecture than {spec_path} describes "
+                         f"({detail[:160]}); use the weights and spec written together") from None
+
+
 def producing_run_id(output_dir: Path, spec_name: str = "model.json") -> str | None:
     """The MLflow run that wrote a stage output (None if it was made without tracking)."""
     spec = Path(output_dir) / spec_name

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..diffusion.ddpm import DDPMPrecond
 from ..diffusion.edm import EDMPrecond
 from ..nets.unet import build_unet
+from . import load_weights, read_spec
 
 
 def make_denoiser(unet: torch.nn.Module, spec: dict) -> torch.nn.Module:
@@ -30,16 +31,13 @@ def save_denoiser(out_dir: Path, D: torch.nn.Module, spec: dict) -> None:
 
 
 def denoiser_spec(model_dir: Path) -> dict:
-    model_dir = Path(model_dir)
-    if not (model_dir / "model.json").exists():
-        raise FileNotFoundError(f"{model_dir}: no model.json; run the train stage first (dvc repro train)")
-    return json.loads((model_dir / "model.json").read_text())
+    return read_spec(Path(model_dir) / "model.json", "a train stage (dvc repro train)")
 
 
 def load_denoiser(model_dir: Path, device="cpu") -> tuple[torch.nn.Module, dict]:
     spec = denoiser_spec(model_dir)
     D = make_denoiser(build_unet(**spec["unet"]), spec)
-    D.load_state_dict(load_file(Path(model_dir) / "ema.safetensors"))
+    load_weights(D, Path(model_dir) / "ema.safetensors", Path(model_dir) / "model.json")
     return D.eval().requires_grad_(False).to(device), spec
 
 
@@ -49,7 +47,7 @@ def load_denoiser_weights(D: torch.nn.Module, model_dir: Path, expected_unet: di
     if spec["unet"] != expected_unet:
         raise ValueError(f"{model_dir}: its UNet {spec['unet']} differs from the model.* params {expected_unet}; "
                          f"train from the same model.* params or point --init-model elsewhere")
-    D.load_state_dict(load_file(Path(model_dir) / "ema.safetensors"))
+    load_weights(D, Path(model_dir) / "ema.safetensors", Path(model_dir) / "model.json")
 
 
 def untrained_denoiser(spec: dict, seed: int, device="cpu") -> torch.nn.Module:

@@ -3,15 +3,14 @@ head-<step, 6 digits>.safetensors per checkpoint, and discriminator.json (archit
 per-checkpoint validation scores and sha256)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from safetensors.torch import load_file
 
 from ..config import ConfigError
 from ..diffusion import vp
 from ..nets.discriminator import TimeDiscriminator
 from ..utils.io import file_sha256
+from . import load_weights, read_spec
 from .featurenet import load_featurenet
 
 
@@ -19,9 +18,7 @@ def load_discriminator(disc_dir: Path, step: int) -> tuple[TimeDiscriminator, di
     """The discriminator with the head of checkpoint `step`, frozen; and that checkpoint's spec entry,
     with `extractor_sha256` added (what a method fingerprints)."""
     disc_dir = Path(disc_dir)
-    if not (disc_dir / "discriminator.json").exists():
-        raise FileNotFoundError(f"{disc_dir}: no discriminator.json; run the tiw_discriminator stage first")
-    spec = json.loads((disc_dir / "discriminator.json").read_text())
+    spec = read_spec(disc_dir / "discriminator.json", "the tiw_discriminator stage")
     if (spec["beta_min"], spec["beta_max"]) != (vp.BETA_MIN, vp.BETA_MAX):
         raise ValueError(f"{disc_dir}: trained with VP betas {spec['beta_min']}, {spec['beta_max']}, "
                          f"this code uses {vp.BETA_MIN}, {vp.BETA_MAX}")
@@ -32,5 +29,5 @@ def load_discriminator(disc_dir: Path, step: int) -> tuple[TimeDiscriminator, di
     net = TimeDiscriminator(extractor, hidden=spec["hidden"], time_dim=spec["time_dim"],
                             resolution=spec.get("extractor_resolution"))
     entry = spec["checkpoints"][str(step)]
-    net.head.load_state_dict(load_file(disc_dir / entry["file"]))
+    load_weights(net.head, disc_dir / entry["file"], disc_dir / "discriminator.json")
     return net.eval().requires_grad_(False), {**entry, "extractor_sha256": file_sha256(disc_dir / "attrnet.safetensors")}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..nets.attrnet import AttrNet
+from . import load_weights, read_spec
 
 
 def save_featurenet(out_dir: Path, net: AttrNet, spec: dict) -> None:
@@ -16,15 +17,12 @@ def save_featurenet(out_dir: Path, net: AttrNet, spec: dict) -> None:
 
 
 def featurenet_spec(featurenet_dir: Path) -> dict:
-    featurenet_dir = Path(featurenet_dir)
-    if not (featurenet_dir / "featurenet.json").exists():
-        raise FileNotFoundError(f"{featurenet_dir}: no featurenet.json; run the featurenet stage first")
-    return json.loads((featurenet_dir / "featurenet.json").read_text())
+    return read_spec(Path(featurenet_dir) / "featurenet.json", "the featurenet stage")
 
 
 def load_featurenet(featurenet_dir: Path) -> tuple[AttrNet, list[str]]:
     """The frozen attribute net and its attribute names."""
     spec = featurenet_spec(featurenet_dir)
     net = AttrNet(len(spec["attributes"]), width=spec["width"], feature_dim=spec["feature_dim"])
-    net.load_state_dict(load_file(Path(featurenet_dir) / "attrnet.safetensors"))
+    load_weights(net, Path(featurenet_dir) / "attrnet.safetensors", Path(featurenet_dir) / "featurenet.json")
     return net.eval().requires_grad_(False), spec["attributes"]

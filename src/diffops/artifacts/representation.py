@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..config import load_params, to_dict
 from ..methods import METHODS
 from ..utils.io import file_sha256
+from . import load_weights, read_spec
 from .denoiser import load_denoiser
 
 
@@ -34,16 +35,14 @@ class Representation:
 
     def __init__(self, model_dir: Path, edm_dir: Path | None = None, device="cpu"):
         model_dir = Path(model_dir)
-        if not (model_dir / "diti.json").exists():
-            raise FileNotFoundError(f"{model_dir}: no diti.json; run the train_diti / train_pdae stage first")
-        self.spec = json.loads((model_dir / "diti.json").read_text())
+        self.spec = read_spec(model_dir / "diti.json", "the train_diti / train_pdae stage")
         method_cls = METHODS[self.spec["method"]]
         self.cfg = method_cls.training_config(load_params(self.spec["params"], methods=METHODS))
         self.method = method_cls(self.cfg)
         with torch.random.fork_rng(devices=[]):
             modules = self.method.extra_modules()           # weights are overwritten below
         for name, module in modules.items():
-            module.load_state_dict(load_file(model_dir / f"{name}.safetensors"))
+            load_weights(module, model_dir / f"{name}.safetensors", model_dir / "diti.json")
             module.eval().requires_grad_(False).to(device)
         self.encoder, self.shift = modules["encoder"], modules["shift"]
         self.edm_dir = Path(edm_dir or self.spec["edm_model"]["path"])

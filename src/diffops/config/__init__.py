@@ -4,7 +4,7 @@ The schema is split by area (core, sweep, diti, platform, tiw; assembled in sche
 and checks a params file against it.
 """
 
-from .load import apply_overrides, flatten, load_params, parse_yaml, section_hash, to_dict
+from .load import apply_overrides, flatten, load_params, parse_yaml, read_params, section_hash, to_dict
 from .rules import check_value
 from .schema import (
     CELEBA_ATTRIBUTES,
@@ -38,7 +38,7 @@ from .schema import (
 )
 
 __all__ = [
-    'load_params', 'apply_overrides', 'flatten', 'section_hash', 'to_dict', 'parse_yaml', 'check_value',
+    'load_params', 'apply_overrides', 'flatten', 'section_hash', 'to_dict', 'parse_yaml', 'read_params', 'check_value',
     'Config', 'ConfigError', 'SECTIONS', 'RULES', 'DEFAULT_METHOD_NAMES', 'CELEBA_ATTRIBUTES', 'check_config',
     'GenerateConfig', 'DataConfig', 'FeatureNetConfig', 'ModelConfig', 'MethodConfig',
     'EDMConfig', 'DDPMConfig', 'ERDConfig', 'TrainConfig', 'SampleConfig', 'EvaluateConfig', 'TrackingConfig',

@@ -21,6 +21,20 @@ from .schema import DEFAULT_METHOD_NAMES, RULES, SECTIONS, Config, check_config
 # ----------------------------------------------------------------------------
 # Reading yaml.
 
+def read_params(path: str | os.PathLike) -> Any:
+    """A params file's YAML values; ConfigError naming the file if it is not UTF-8 text or not YAML."""
+    if not Path(path).is_file():
+        raise ConfigError("", "no such params file; run diffops in the project folder or pass --params PATH",
+                          os.fspath(path))
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError("", f"not UTF-8 text (byte {e.start} is {data[e.start]:#04x}); "
+                              f"save the file as UTF-8", os.fspath(path)) from None
+    return parse_yaml(text, os.fspath(path))
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """YAML text -> Python values, read as DVC reads params.yaml; ConfigError naming `source` if invalid."""
     # DVC reads params.yaml with ruamel.yaml in YAML 1.2, and so do we, so that the two never disagree about
@@ -82,7 +96,7 @@ def load_params(params: str | os.PathLike | Mapping, *,
         source, raw = 'params', params
     else:
         source = os.fspath(params)
-        raw = parse_yaml(Path(source).read_text(), source)
+        raw = read_params(source)
     try:
         return _build(raw, methods)
     except ConfigError as e:

@@ -71,7 +71,7 @@ def read_attributes(path) -> tuple[list[str], np.ndarray]:
     rows = [(i, line) for i, line in enumerate(lines[2:], start=3) if line.strip()]
     if len(rows) != count:
         raise ValueError(f"{path}: line 1: count says {count} images but the file has {len(rows)} rows")
-    filenames = []
+    filenames, line_of = [], {}
     attrs = np.empty((count, len(ATTRIBUTE_NAMES)), dtype=np.int8)
     for k, (lineno, line) in enumerate(rows):
         fields = line.split()
@@ -83,6 +83,10 @@ def read_attributes(path) -> tuple[list[str], np.ndarray]:
             raise ValueError(f"{path}: line {lineno}: attribute values must be integers") from None
         if any(v not in (-1, 1) for v in values):
             raise ValueError(f"{path}: line {lineno}: attribute values must be -1 or 1")
+        if fields[0] in line_of:
+            raise ValueError(f"{path}: line {lineno}: {fields[0]} is listed twice (first on line "
+                             f"{line_of[fields[0]]}); each image needs one row")
+        line_of[fields[0]] = lineno
         filenames.append(fields[0])
         attrs[k] = values
     return filenames, attrs
@@ -109,6 +113,8 @@ def read_partitions(path) -> dict[str, int]:
                 continue
             if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
                 raise ValueError(f"{path}: line {lineno}: expected '<file name> <0|1|2>', got {line.strip()!r}")
+            if fields[0] in partitions:
+                raise ValueError(f"{path}: line {lineno}: {fields[0]} is listed twice; each image needs one partition")
             partitions[fields[0]] = int(fields[1])
     return partitions
 

@@ -127,6 +127,10 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except OSError as e:
+        if e.filename is None:          # zipfile and lmdb do not say which file; the output is this one
+            raise OSError(e.errno, e.strerror or str(e), str(dest)) from e
+        raise
     finally:
         pbar.close()
         if status != "complete":

@@ -77,6 +77,10 @@ def prepare_celeba(raw_root, out_dir, crop: int = 140, resolution: int = 32, on_
     missing = [n for n in names if n not in partitions]
     if missing:
         raise ValueError(f"{raw_root / PARTITION_FILE}: no partition for {len(missing)} images, e.g. {missing[0]}")
+    unknown = sorted(set(partitions) - set(names))
+    if unknown:
+        raise ValueError(f"{raw_root / PARTITION_FILE}: {len(unknown)} entries name images that "
+                         f"{raw_root / ATTR_FILE} does not list, e.g. {unknown[0]}; use the two files of one release")
     order = np.argsort(names, kind="stable")
     names, attrs = [names[i] for i in order], (attrs_pm1[order] > 0).astype(np.uint8)
 

@@ -25,10 +25,19 @@ class AttrNetReference:
     def __init__(self, net, attributes, reference_images: np.ndarray, batch_size: int, resolution: int | None = None):
         """resolution: the net's input side; images of another size are resized to it (to_resolution)."""
         self.net, self.attributes, self.batch_size, self.resolution = net, list(attributes), batch_size, resolution
+        self.image_shape = tuple(reference_images.shape[1:])        # (C, H, W) of the reference split
         feats, probs = self.features(reference_images)
         self.reference_features, self.rates, self.num = feats, attribute_rates(probs), len(reference_images)
         stats = FeatureStats().update(feats)
         self.frechet = FrechetReference(stats.mu, stats.sigma)                # its factor, computed once
+
+    def check_shape(self, images, what: str) -> None:
+        """Samples must have the reference split's channels and size (a resized set is not comparable)."""
+        if tuple(images.shape[1:]) != self.image_shape:
+            c, h, w = images.shape[1:]
+            rc, rh, rw = self.image_shape
+            raise ValueError(f"{what}: {c}×{h}×{w} images, but the reference split is {rc}×{rh}×{rw}; "
+                             f"sample at data.resolution or evaluate against data of this size")
 
     def fd(self, images) -> float:
         """fd_attrnet of uint8 images (N, 3, H, W), a tensor or an array."""

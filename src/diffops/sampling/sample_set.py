@@ -76,4 +76,12 @@ def read_sample_set(samples_dir: Path) -> np.ndarray:
     files = sorted((Path(samples_dir) / "images").glob("*.png"))
     if not files:
         raise FileNotFoundError(f"{samples_dir}/images has no PNGs; run the sample stage first")
-    return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files]).transpose(0, 3, 1, 2)
+    images = []
+    for f in files:
+        with Image.open(f) as img:
+            if img.mode != "RGB" or (images and img.size != images[0].shape[1::-1]):
+                first = f"{images[0].shape[1]}×{images[0].shape[0]} RGB" if images else "RGB"
+                raise ValueError(f"{f}: a {img.size[0]}×{img.size[1]} {img.mode} image in a set of {first} "
+                                 f"samples; write the set again with the sample stage")
+            images.append(np.asarray(img))
+    return np.stack(images).transpose(0, 3, 1, 2)

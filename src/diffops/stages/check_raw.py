@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from ..data.sources import check_raw
-from .common import one_line_errors, path
+from .common import one_line_errors, path, output_file
 
 
 @click.command("check-raw")
 @click.option("--path", "raw", type=path(), required=True, help="Where the raw data must be.")
 @click.option("--dataset", required=True, type=click.Choice(["celeba", "imagenet", "ffhq", "sd-vae-ft-mse"]),
               help="Which download instructions to give if it is missing.")
-@click.option("--out", type=path(), default=None, help="Listing manifest (names, sizes, mtimes) that stages depend on.")
+@click.option("--out", type=output_file(), default=None, help="Listing manifest (names, sizes, mtimes) that stages depend on.")
 def command(raw, dataset, out):
     """Stop with what to download and where if raw data is missing; else write its listing manifest.
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, apply_overrides, load_params, parse_yaml
-from .options import PARAMS, path  # noqa: F401  (re-exported for the stage modules)
+from ..config import ConfigError, apply_overrides, load_params, read_params
+from .options import PARAMS, output_container, output_folder, output_file, path  # noqa: F401  (re-exported)
 
 USER_ERRORS = (ConfigError, FileNotFoundError, FileExistsError, ValueError)
 
@@ -25,7 +25,7 @@ def load(params_path: Path, methods=None):
 def load_with(params_path: Path, section: str, options: dict):
     """Params with command-line options as `section.key` overrides, validated like the file itself.
     A missing params file means the defaults (convert/encode also run outside a project)."""
-    raw = parse_yaml(params_path.read_text(), str(params_path)) if params_path.exists() else {}
+    raw = read_params(params_path) if params_path.exists() else {}
     overrides = [f"{section}.{k}={v}" for k, v in options.items() if v is not None]
     try:
         return load_params(apply_overrides(raw, overrides), methods=None)

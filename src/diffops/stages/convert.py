@@ -9,7 +9,7 @@ import mlflow
 
 from ..data.convert import ConvertError, convert
 from ..tracking.mlflow_run import tracked_run
-from .common import PARAMS, load_with, one_line_errors, path
+from .common import PARAMS, load_with, one_line_errors, path, output_file, output_container
 
 
 def run(cfg, source, dest, report_path=None, use_mlflow: bool = True) -> dict:
@@ -38,7 +38,7 @@ def run(cfg, source, dest, report_path=None, use_mlflow: bool = True) -> dict:
 @PARAMS
 @click.option("--source", type=path(exists=True), required=True,
               help="Image folder (e.g. ImageNet class/xxx.JPEG tree), edm2 folder or .zip, diffae LMDB folder, or CelebA root.")
-@click.option("--dest", type=path(), required=True, help="By suffix: .zip (edm2 zip), .lmdb (diffae LMDB), else an edm2 folder.")
+@click.option("--dest", type=output_container(), required=True, help="By suffix: .zip (edm2 zip), .lmdb (diffae LMDB), else an edm2 folder.")
 @click.option("--transform", default=None, help="none, center-crop, center-crop-wide, center-crop-dhariwal, squash, "
               "celeba-crop, d2c-crop (default: convert.transform).")
 @click.option("--resolution", default=None, metavar="R|WxH", help="Output side, or WxH for center-crop-wide.")
@@ -47,7 +47,7 @@ def run(cfg, source, dest, report_path=None, use_mlflow: bool = True) -> dict:
 @click.option("--batch-size", type=int, default=None, help="Images per worker task.")
 @click.option("--on-error", type=click.Choice(["skip", "fail"]), default=None)
 @click.option("--max-images", type=int, default=None)
-@click.option("--report", type=path(), default=None, help="Report file (default: <dest>.report.json).")
+@click.option("--report", type=output_file(), default=None, help="Report file (default: <dest>.report.json).")
 @click.option("--mlflow/--no-mlflow", "use_mlflow", default=True, show_default=True, help="Log a `convert` run.")
 def command(params_path, source, dest, transform, resolution, resample, num_workers, batch_size, on_error,
             max_images, report, use_mlflow):

@@ -14,7 +14,7 @@ from ..data.prepare import load_split
 from ..evaluation.counterfactual import counterfactual_grid
 from ..utils.grid import save_image_grid
 from ..utils.io import atomic_dir
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 from .diti_common import log_into_representation_run
 
 
@@ -42,7 +42,7 @@ def run(cfg, data_dir, model_dir, out_dir, progress: bool = True) -> dict:
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
 @click.option("--model", "model_dir", type=path(exists=True), default="models/diti", show_default=True)
-@click.option("--out", type=path(), default="samples/diti/counterfactual", show_default=True)
+@click.option("--out", type=output_folder(), default="samples/diti/counterfactual", show_default=True)
 def command(params_path, data, model_dir, out):
     """Interpolate chunks of z between test images and decode with masked DDIM; a grid into the DiTi run.
 

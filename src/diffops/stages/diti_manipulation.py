@@ -15,7 +15,7 @@ from ..data.prepare import load_split
 from ..evaluation.counterfactual import manipulate
 from ..utils.grid import save_image_grid
 from ..utils.io import atomic_dir, write_json_atomic
-from .common import PARAMS, load, one_line_errors, path
+from .common import PARAMS, load, one_line_errors, path, output_folder, output_file
 from .diti_common import log_into_representation_run
 
 
@@ -52,8 +52,8 @@ def run(cfg, data_dir, model_dir, featurenet_dir, out_dir, metrics_path, progres
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
 @click.option("--model", "model_dir", type=path(exists=True), default="models/diti", show_default=True)
 @click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet", show_default=True)
-@click.option("--out", type=path(), default="samples/diti/manipulation", show_default=True)
-@click.option("--metrics", type=path(), default="metrics/diti_manipulation.json", show_default=True)
+@click.option("--out", type=output_folder(), default="samples/diti/manipulation", show_default=True)
+@click.option("--metrics", type=output_file(), default="metrics/diti_manipulation.json", show_default=True)
 def command(params_path, data, model_dir, featurenet_dir, out, metrics):
     """ProbMask edit of diti.manip_attribute with diti.manip_dims dims; the attribute net's change rate.
 

@@ -17,7 +17,7 @@ from ..evaluation.probe import probe_encoder
 from ..tracking.mlflow_run import tracked_run
 from ..training.loop import build_trainable
 from ..utils.io import write_json_atomic
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_file
 
 LOGGED = ("probe_map", "probe_map_drawn", "probe_map_undrawn", "best_epoch")
 
@@ -73,9 +73,9 @@ def _log(cfg, results: dict, runs: dict, metrics_path: Path, report: dict) -> No
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
 @click.option("--model", "models", type=path(exists=True), multiple=True, default=["models/diti", "models/pdae"],
               show_default=True, help="Trained representations (repeat); the first run receives the comparison.")
-@click.option("--metrics", type=path(), default="metrics/diti_probe.json", show_default=True)
+@click.option("--metrics", type=output_file(), default="metrics/diti_probe.json", show_default=True)
 @click.option("--no-baselines", is_flag=True, help="Skip the random-encoder and pixel baselines.")
-@click.option("--plots", type=path(dir_okay=False), default=None,
+@click.option("--plots", type=output_file(), default=None,
               help="Write the per-attribute test APs here (JSON rows for `dvc plots`), e.g. plots/diti/probe_ap.json.")
 def command(params_path, data, models, metrics, no_baselines, plots):
     """Linear probe (mean AP over the 40 attributes) of DiTi, PDAE, a random encoder and the pixels.

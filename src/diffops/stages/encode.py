@@ -7,7 +7,7 @@ import mlflow
 
 from ..data.encode import encode_dataset
 from ..tracking.mlflow_run import tracked_run
-from .common import PARAMS, load_with, one_line_errors, path
+from .common import PARAMS, load_with, one_line_errors, path, output_container
 
 
 def run(cfg, source, dest, vae_dir, use_mlflow: bool = True) -> dict:
@@ -31,7 +31,7 @@ def run(cfg, source, dest, vae_dir, use_mlflow: bool = True) -> dict:
 @PARAMS
 @click.option("--source", type=path(exists=True), required=True,
               help="Prepared container (encodes encode.split), edm2 image folder/.zip, or diffae LMDB.")
-@click.option("--dest", type=path(), required=True, help="Latent container: an edm2 folder or .zip.")
+@click.option("--dest", type=output_container(), required=True, help="Latent container: an edm2 folder or .zip.")
 @click.option("--vae", "vae_dir", type=path(), required=True,
               help="Local diffusers AutoencoderKL folder (e.g. models/vae or a downloaded sd-vae-ft-mse).")
 @click.option("--input-range", default=None, help="-1,1 (REPA) or 0,1 (edm2) (default: encode.input_range).")

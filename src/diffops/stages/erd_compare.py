@@ -34,7 +34,7 @@ from ..methods import METHODS
 from ..tracking.mlflow_run import metric_curve, use_experiment
 from ..training.loop import train
 from ..utils.io import file_sha256, write_json_atomic
-from .common import PARAMS, load, one_line_errors, path
+from .common import PARAMS, load, one_line_errors, path, output_folder, output_file
 from .train import CURVE_METRIC, checkpoint_fd, tracker_for
 
 
@@ -195,12 +195,12 @@ def _pm(row: dict, key: str) -> str:
               help="Prepared container the arms train on (its evaluate.reference_split is the FD reference).")
 @click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet",
               show_default=True, help="Attribute net whose features define fd_attrnet.")
-@click.option("--out", type=path(), default="models/erd", show_default=True,
+@click.option("--out", type=output_folder(), default="models/erd", show_default=True,
               help="Exported EMA model of every arm (<weighting>-seed<seed>/).")
-@click.option("--state", type=path(), default="checkpoints/erd", show_default=True,
+@click.option("--state", type=output_folder(), default="checkpoints/erd", show_default=True,
               help="The arms' checkpoints (<arm>/<config hash>/) and MLflow run ids; a rerun resumes from them.")
-@click.option("--metrics", type=path(dir_okay=False), default="metrics/erd.json", show_default=True)
-@click.option("--plots", type=path(file_okay=False), default="plots/erd", show_default=True,
+@click.option("--metrics", type=output_file(), default="metrics/erd.json", show_default=True)
+@click.option("--plots", type=output_folder(), default="plots/erd", show_default=True,
               help="One curve per weighting (fd_attrnet against kimg) for `dvc plots`.")
 def command(params_path, data, featurenet_dir, out, state, metrics, plots):
     """Train ddpm once per erd.weightings x erd.seeds entry and compare their fd_attrnet curves.

@@ -24,7 +24,7 @@ from ..sampling.edm_sampler import generate_images
 from ..sampling.sample_set import read_sample_set, sampler_kwargs
 from ..tracking.mlflow_run import producing_run
 from ..utils.io import write_json_atomic
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_file
 
 SHOWN = ("fid", "kid_mean", "precision", "recall", "fd_attrnet", "fd_attrnet_vae", "fd_attrnet_untrained",
          "fd_attrnet_data", "attrnet_precision", "attrnet_recall", "attr_rate_mae")
@@ -56,6 +56,7 @@ def scores(cfg, ref: AttrNetReference, samples: torch.Tensor, data_dir, referenc
     Inception features). Returns (metrics, the protocol record: reference, seeds, weights hash;
     the samples' attribute probabilities). seed_start: the first sample's seed (sample.seed_start)."""
     e, n = cfg.evaluate, len(samples)
+    ref.check_shape(samples, "the sample set")
     seed_start = cfg.sample.seed_start if seed_start is None else seed_start
     feats, probs = ref.features(samples)
     metrics = {"fd_attrnet": ref.fd_of(feats), "num_samples": n, "num_reference": ref.num,
@@ -152,8 +153,8 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, ref
 @click.option("--model", "model_dir", type=path(exists=True), default="models/edm", show_default=True)
 @click.option("--reference", "reference_dir", type=path(), default="data/reference", show_default=True,
               help="Reference statistics (the reference stage); read when evaluate.inception_weights is set.")
-@click.option("--metrics", type=path(), default="metrics/edm.json", show_default=True)
-@click.option("--plots", type=path(dir_okay=False), default=None,
+@click.option("--metrics", type=output_file(), default="metrics/edm.json", show_default=True)
+@click.option("--plots", type=output_file(), default=None,
               help="Write the per-attribute rates here (JSON rows for `dvc plots`), e.g. plots/edm/attributes.json.")
 def command(params_path, data, featurenet_dir, samples, model_dir, reference_dir, metrics, plots):
     """Score samples: fd_attrnet and attribute rates; logged into the training run.

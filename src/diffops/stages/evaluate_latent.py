@@ -11,7 +11,7 @@ from ..data.encode import decode_latents, encode_moments, load_vae
 from ..data.prepare import load_split
 from ..evaluation.evaluate import real_subset
 from ..sampling.sample_set import read_sample_set, sampler_kwargs
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_file
 from .evaluate import check_inputs, echo, finish, reference, scores, untrained_images
 from .sample_latent import latent_generator
 
@@ -51,8 +51,8 @@ def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, vae
 @click.option("--vae", "vae_dir", type=path(exists=True), default=None, help="VAE (default: from model.json).")
 @click.option("--reference", "reference_dir", type=path(), default="data/reference", show_default=True,
               help="Reference statistics (the root pipeline's reference stage); read when evaluate.inception_weights is set.")
-@click.option("--metrics", type=path(), default="metrics/edm-latent.json", show_default=True)
-@click.option("--plots", type=path(dir_okay=False), default=None, help="Per-attribute rates for `dvc plots`.")
+@click.option("--metrics", type=output_file(), default="metrics/edm-latent.json", show_default=True)
+@click.option("--plots", type=output_file(), default=None, help="Per-attribute rates for `dvc plots`.")
 def command(params_path, data, featurenet_dir, samples, model_dir, vae_dir, reference_dir, metrics, plots):
     """Score decoded latent samples: fd_attrnet, plus the VAE-reconstruction floor and chance.
 

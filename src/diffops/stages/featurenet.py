@@ -19,7 +19,7 @@ from ..data.prepare import load_split
 from ..evaluation.featurenet import train_attrnet
 from ..tracking.mlflow_run import log_dataset_input, log_flat_params, tracked_run
 from ..utils.io import atomic_dir
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 
 
 def _split(data_dir: Path, split: str, columns: list[int]):
@@ -65,7 +65,7 @@ def _jsonable(d):
 @click.command("featurenet")
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
-@click.option("--out", type=path(), default="models/featurenet", show_default=True)
+@click.option("--out", type=output_folder(), default="models/featurenet", show_default=True)
 def command(params_path, data, out):
     """Train the attribute classifier that defines fd_attrnet (params: featurenet.*).
 

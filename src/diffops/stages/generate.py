@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..data.synthetic_celeba import generate_celeba_like
-from .common import PARAMS, load, path
+from .common import PARAMS, load, output_folder
 
 
 def run(cfg, out, num_workers: int = 2) -> dict:
@@ -13,7 +13,7 @@ def run(cfg, out, num_workers: int = 2) -> dict:
 
 @click.command("generate")
 @PARAMS
-@click.option("--out", type=path(), default="data/raw/celeba", show_default=True, help="Raw dataset root to write.")
+@click.option("--out", type=output_folder(), default="data/raw/celeba", show_default=True, help="Raw dataset root to write.")
 @click.option("--num-workers", type=click.IntRange(min=1), default=2, show_default=True)
 def command(params_path, out, num_workers):
     """Write the synthetic faces dataset in CelebA's on-disk layout (params: generate.*).

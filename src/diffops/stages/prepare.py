@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..data.prepare import prepare_celeba
-from .common import PARAMS, load, one_line_errors, path
+from .common import PARAMS, load, one_line_errors, path, output_folder
 
 
 def run(cfg, raw, out):
@@ -17,7 +17,7 @@ def run(cfg, raw, out):
 @PARAMS
 @click.option("--raw", type=path(), default="data/raw/celeba", show_default=True,
               help="CelebA root: img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt.")
-@click.option("--out", type=path(), default="data/prepared", show_default=True)
+@click.option("--out", type=output_folder(), default="data/prepared", show_default=True)
 def command(params_path, raw, out):
     """Crop and resize CelebA into the training container (params: data.*).
 

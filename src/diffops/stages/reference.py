@@ -16,7 +16,7 @@ from ..evaluation.featurenet import extract
 from ..evaluation.frechet import FeatureStats
 from ..evaluation.inception import InceptionFeatures
 from ..utils.io import atomic_dir, file_sha256
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 from .evaluate import check_inputs, dataset_sha256, inception_features
 
 
@@ -43,7 +43,7 @@ def run(cfg, data_dir, featurenet_dir, out_dir) -> dict:
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
 @click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet", show_default=True)
-@click.option("--out", type=path(), default="data/reference", show_default=True)
+@click.option("--out", type=output_folder(), default="data/reference", show_default=True)
 def command(params_path, data, featurenet_dir, out):
     """Reference statistics of evaluate.reference_split per feature space (attrnet; inception if set).
 

@@ -10,7 +10,7 @@ from ..sampling.edm_sampler import generate_images
 from ..sampling.sample_set import sampler_kwargs, write_sample_set
 from ..tracking.mlflow_run import producing_run
 from ..utils.accelerator import make_accelerator
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 
 
 def record(cfg, model_dir, out_dir) -> None:
@@ -38,7 +38,7 @@ def run(cfg, model_dir, out_dir, wrap_denoiser=None):
 @click.command("sample")
 @PARAMS
 @click.option("--model", "model_dir", type=path(exists=True), default="models/edm", show_default=True)
-@click.option("--out", type=path(), default="samples/edm", show_default=True)
+@click.option("--out", type=output_folder(), default="samples/edm", show_default=True)
 def command(params_path, model_dir, out):
     """Generate sample.num_images images with the EDM Heun sampler, one PNG per seed.
 

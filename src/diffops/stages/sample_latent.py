@@ -9,7 +9,7 @@ from ..data.encode import load_vae
 from ..sampling.sample_set import sampler_kwargs, write_sample_set
 from ..training.spaces import generate_latent_images
 from ..utils.accelerator import make_accelerator
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 from .sample import record
 
 
@@ -38,7 +38,7 @@ def run(cfg, model_dir, out_dir, vae_dir=None):
 @click.command("sample-latent")
 @PARAMS
 @click.option("--model", "model_dir", type=path(exists=True), default="models/edm-latent", show_default=True)
-@click.option("--out", type=path(), default="samples/edm-latent", show_default=True)
+@click.option("--out", type=output_folder(), default="samples/edm-latent", show_default=True)
 @click.option("--vae", "vae_dir", type=path(exists=True), default=None, help="Decoder (default: from model.json).")
 def command(params_path, model_dir, out, vae_dir):
     """Sample latents with the EDM sampler (params: sample.*) and decode them, one PNG per seed.

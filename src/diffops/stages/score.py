@@ -15,7 +15,7 @@ from ..evaluation.evaluate import AttrNetReference
 from ..evaluation.frechet import FrechetReference
 from ..evaluation.inception import InceptionFeatures, check_weights_file, feature_metrics
 from ..utils.io import write_json_atomic
-from .common import PARAMS, load_with, one_line_errors, path
+from .common import PARAMS, load_with, one_line_errors, path, output_file
 from .evaluate import inception_features
 
 METRICS = ("fid", "kid", "pr", "fd_attrnet")
@@ -70,6 +70,7 @@ def run(cfg, images_path, reference_path, metrics=("fid", "kid", "pr"), inceptio
         images, reference = load_images(images_path, split), load_images(reference_path, split)
         net, attributes = load_featurenet(featurenet_dir)
         ref = AttrNetReference(net, attributes, reference, e.batch_size)
+        ref.check_shape(images, str(images_path))
         feats, _ = ref.features(images)
         out |= {"num_images": len(images), "num_reference": len(reference),
                 "fd_attrnet": ref.fd_of(feats), **ref.precision_recall(feats, e.pr_k)}
@@ -89,7 +90,7 @@ def run(cfg, images_path, reference_path, metrics=("fid", "kid", "pr"), inceptio
               help="Attribute net for fd_attrnet.")
 @click.option("--split", default="test", show_default=True, help="Split of a prepared container.")
 @click.option("--trust-pickle", is_flag=True, help="Allow a .pkl reference (unpickling can run code).")
-@click.option("--out", type=path(dir_okay=False), default=None, help="Also write the scores to this JSON file.")
+@click.option("--out", type=output_file(), default=None, help="Also write the scores to this JSON file.")
 def command(params_path, images, reference, metrics, inception_path, featurenet_dir, split, trust_pickle, out):
     """Score any image set against a reference: fid, kid, precision/recall, fd_attrnet.
 

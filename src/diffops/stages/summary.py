@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..utils.io import write_json_atomic
-from .options import path
+from .options import path, output_file
 
 # summary key -> (metrics file, key path inside it). Keys missing from a file (e.g. fid without
 # Inception weights, a method whose stage has not run) are left out, never invented.
@@ -51,7 +51,7 @@ def run(metrics_dir, out) -> dict:
 
 @click.command("summary")
 @click.option("--metrics-dir", type=path(exists=True, file_okay=False), default="metrics", show_default=True)
-@click.option("--out", type=path(dir_okay=False), default="metrics/summary.json", show_default=True)
+@click.option("--out", type=output_file(), default="metrics/summary.json", show_default=True)
 def command(metrics_dir, out):
     """Headline numbers of every method in one metrics file (what `dvc metrics show` prints).
 

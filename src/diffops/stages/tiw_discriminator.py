@@ -8,7 +8,7 @@ import click
 from ..tracking.tracker import MlflowTracker
 from ..training.discriminator import train_discriminator
 from ..utils.io import atomic_dir
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 
 
 def run(cfg, data_dir, featurenet_dir, out_dir) -> dict:
@@ -21,7 +21,7 @@ def run(cfg, data_dir, featurenet_dir, out_dir) -> dict:
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/tiw/obs", show_default=True)
 @click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet", show_default=True)
-@click.option("--out", type=path(), default="models/tiw/discriminator", show_default=True)
+@click.option("--out", type=output_folder(), default="models/tiw/discriminator", show_default=True)
 def command(params_path, data, featurenet_dir, out):
     """Train the time-dependent discriminator reference-vs-biased (params: discriminator.*).
 

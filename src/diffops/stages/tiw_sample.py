@@ -8,7 +8,7 @@ from ..artifacts.discriminator import load_discriminator
 from ..methods import METHODS
 from ..sampling.guidance import GuidedDenoiser
 from . import sample
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 from .tiw_train import LOSS
 
 
@@ -27,7 +27,7 @@ def run(cfg, loss: str, model_dir, out_dir, guidance_dir=None):
 @PARAMS
 @LOSS
 @click.option("--model", "model_dir", type=path(exists=True), required=True)
-@click.option("--out", type=path(), required=True)
+@click.option("--out", type=output_folder(), required=True)
 @click.option("--guidance", "guidance_dir", type=path(exists=True), default=None,
               help="Discriminator folder: sample with discriminator guidance (params tiw.guidance_*).")
 def command(params_path, loss, model_dir, out, guidance_dir):

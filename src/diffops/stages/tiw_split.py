@@ -12,7 +12,7 @@ import mlflow
 from ..config import flatten
 from ..data.bias_split import bias_split
 from ..tracking.mlflow_run import log_dataset_input, log_flat_params, tracked_run
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 
 
 def run(cfg, prepared_dir, out_dir) -> dict:
@@ -44,7 +44,7 @@ def _pct(p):
 @click.command("split")
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
-@click.option("--out", type=path(), default="data/tiw", show_default=True,
+@click.option("--out", type=output_folder(), default="data/tiw", show_default=True,
               help="Writes OUT/obs (biased + reference, group column), OUT/ref, OUT/split.json.")
 def command(params_path, data, out):
     """Biased set + unbiased reference set from a prepared container (params: bias_split.*).

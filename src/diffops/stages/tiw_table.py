@@ -11,7 +11,7 @@ import mlflow
 from ..evaluation.bias import LOSSES, BiasScorer, markdown_table, results_table, score_loss
 from ..tracking.mlflow_run import producing_run, tracked_run
 from ..utils.io import write_json_atomic, write_text_atomic
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_file
 
 
 def record_loss(cfg, metrics: dict, model_dir, metrics_path) -> None:
@@ -68,9 +68,9 @@ def run(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, prepar
               help="Holds <loss>/ exported models (their MLflow runs receive the scores).")
 @click.option("--metrics-dir", type=path(), default="metrics/tiw", show_default=True,
               help="Per-loss scores are written here as <loss>.json.")
-@click.option("--out", type=path(), default="metrics/tiw.json", show_default=True,
+@click.option("--out", type=output_file(), default="metrics/tiw.json", show_default=True,
               help="DVC metrics file; a markdown table is written beside it (.md).")
-@click.option("--plots", type=path(dir_okay=False), default=None,
+@click.option("--plots", type=output_file(), default=None,
               help="Write the subgroup proportions here (JSON rows for `dvc plots`), e.g. plots/tiw/subgroups.json.")
 def command(params_path, data, prepared, featurenet_dir, samples_dir, models_dir, metrics_dir, out, plots):
     """Score every loss's samples and write the table in the paper's shape (fd_attrnet, bias, subgroup %).

@@ -7,7 +7,7 @@ import click
 from ..methods import METHODS
 from ..methods.tiw_dsm import MODES, NEEDS_DISCRIMINATOR
 from ..training.loop import train
-from .common import PARAMS, load, one_line_errors, path
+from .common import PARAMS, load, one_line_errors, path, output_folder, output_file
 from .train import CURVE_METRIC, checkpoint_fd, method_inputs, tracker_for, write_curve
 
 LOSS = click.option("--loss", type=click.Choice(MODES), required=True, help="Which loss (a mode of methods/tiw_dsm.py).")
@@ -34,14 +34,14 @@ def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None
 @click.option("--data", type=path(exists=True), default="data/tiw/obs", show_default=True,
               help="data/tiw/obs, or data/tiw/ref for dsm_ref.")
 @click.option("--discriminator", type=path(exists=True), default="models/tiw/discriminator", show_default=True)
-@click.option("--out", type=path(), required=True, help="Exported EMA model, e.g. models/tiw/tiw_dsm.")
-@click.option("--state", type=path(), required=True, help="Checkpoints, e.g. checkpoints/tiw/tiw_dsm.")
-@click.option("--plots", type=path(dir_okay=False), default=None, help="Loss against kimg for `dvc plots`.")
+@click.option("--out", type=output_folder(), required=True, help="Exported EMA model, e.g. models/tiw/tiw_dsm.")
+@click.option("--state", type=output_folder(), required=True, help="Checkpoints, e.g. checkpoints/tiw/tiw_dsm.")
+@click.option("--plots", type=output_file(), default=None, help="Loss against kimg for `dvc plots`.")
 @click.option("--featurenet", type=path(exists=True), default=None,
               help="Score every checkpoint with this attribute net (fd_attrnet, evaluate.checkpoint_*).")
 @click.option("--fd-reference", type=path(exists=True), default=None,
               help="Container whose evaluate.reference_split the checkpoints are scored against (default --data).")
-@click.option("--fd-plots", type=path(dir_okay=False), default=None, help="The checkpoints' fd_attrnet against kimg.")
+@click.option("--fd-plots", type=output_file(), default=None, help="The checkpoints' fd_attrnet against kimg.")
 def command(params_path, loss, data, discriminator, out, state, plots, featurenet, fd_reference, fd_plots):
     """Train one loss of the comparison: method.name = LOSS with the tiw_train.* optimiser and budget.
 

@@ -19,7 +19,7 @@ from ..tracking.tracker import MlflowTracker
 from ..training.loop import train
 from ..training.spaces import open_space
 from ..utils.io import write_json_atomic
-from .common import PARAMS, load, one_line_errors, path
+from .common import PARAMS, load, one_line_errors, path, output_folder, output_file
 
 
 class TrainingTracker(MlflowTracker):
@@ -91,18 +91,18 @@ def write_curve(tracker: TrainingTracker, plots, metric: str = "loss") -> None:
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True,
               help="Prepared container, or an edm2 folder/zip, diffae LMDB or encode output.")
-@click.option("--out", type=path(), default="models/edm", show_default=True, help="Exported EMA model.")
-@click.option("--state", type=path(), default="checkpoints/edm", show_default=True,
+@click.option("--out", type=output_folder(), default="models/edm", show_default=True, help="Exported EMA model.")
+@click.option("--state", type=output_folder(), default="checkpoints/edm", show_default=True,
               help="Training-state checkpoints; a rerun resumes from the latest matching one.")
 @click.option("--init-model", type=path(exists=True), default=None,
               help="Start the denoiser from this exported model (e.g. models/edm) instead of random init.")
 @click.option("--discriminator", type=path(exists=True), default=None,
               help="Trained discriminator folder for iw_dsm / tiw_dsm / tiw_compat (models/tiw/discriminator).")
-@click.option("--plots", type=path(dir_okay=False), default=None,
+@click.option("--plots", type=output_file(), default=None,
               help="Write the loss against kimg here (JSON rows for `dvc plots`), e.g. plots/train/edm.json.")
 @click.option("--featurenet", type=path(exists=True), default=None,
               help="Score every checkpoint with this attribute net (fd_attrnet vs --data's evaluate.reference_split).")
-@click.option("--fd-plots", type=path(dir_okay=False), default=None,
+@click.option("--fd-plots", type=output_file(), default=None,
               help="With --featurenet: the checkpoints' fd_attrnet against kimg, e.g. plots/train/edm_fd.json.")
 def command(params_path, data, out, state, init_model, discriminator, plots, featurenet, fd_plots):
     """Train the diffusion model (params: model.*, method.*, edm.*, train.*), logging to MLflow.

@@ -13,7 +13,7 @@ from ..config import ConfigError, ModelConfig
 from ..methods import METHODS
 from ..training.loop import train
 from ..training.spaces import LatentSpace
-from .common import PARAMS, load, one_line_errors, path
+from .common import PARAMS, load, one_line_errors, path, output_folder
 from .train import tracker_for
 
 
@@ -42,8 +42,8 @@ def run(cfg, latent_dir, out_dir, state_dir, vae_dir=None, run_id=None, **loop_k
 @click.command("train-latent")
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/latents", show_default=True, help="encode output.")
-@click.option("--out", type=path(), default="models/edm-latent", show_default=True)
-@click.option("--state", type=path(), default="checkpoints/edm-latent", show_default=True)
+@click.option("--out", type=output_folder(), default="models/edm-latent", show_default=True)
+@click.option("--state", type=output_folder(), default="checkpoints/edm-latent", show_default=True)
 @click.option("--vae", "vae_dir", type=path(exists=True), default=None, help="VAE for grids (default: the one that encoded).")
 def command(params_path, data, out, state, vae_dir):
     """Train the EDM baseline on VAE latents (params: latent.*, other train.*, edm.P_*), logging to MLflow.

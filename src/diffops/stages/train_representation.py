@@ -15,7 +15,7 @@ from ..artifacts.representation import save_representation, stored_params
 from ..methods import METHODS
 from ..training.loop import train
 from ..utils.io import atomic_dir, file_sha256
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder, output_file
 from .train import tracker_for, write_curve
 
 REPRESENTATION_METHODS = ("diti", "pdae")
@@ -54,9 +54,9 @@ def run(cfg, method: str, data_dir, edm_dir, out_dir, state_dir, run_id=None, pl
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
 @click.option("--edm", "edm_dir", type=path(exists=True), default="models/edm", show_default=True,
               help="The frozen pre-trained DPM (an exported EDM model).")
-@click.option("--out", type=path(), default=None, help="EMA encoder + shift branch [default: models/<method>].")
-@click.option("--state", type=path(), default=None, help="Resumable checkpoints [default: checkpoints/<method>].")
-@click.option("--plots", type=path(dir_okay=False), default=None, help="Loss against kimg for `dvc plots`.")
+@click.option("--out", type=output_folder(), default=None, help="EMA encoder + shift branch [default: models/<method>].")
+@click.option("--state", type=output_folder(), default=None, help="Resumable checkpoints [default: checkpoints/<method>].")
+@click.option("--plots", type=output_file(), default=None, help="Loss against kimg for `dvc plots`.")
 def command(params_path, method, data, edm_dir, out, state, plots):
     """Train the encoder and shift branch around the frozen EDM model, logging to MLflow.
 

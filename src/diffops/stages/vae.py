@@ -6,7 +6,7 @@ import click
 from ..tracking.tracker import MlflowTracker
 from ..training.vae import train_vae
 from ..utils.io import atomic_dir
-from .common import PARAMS, load, path
+from .common import PARAMS, load, path, output_folder
 
 
 def run(cfg, data_dir, out_dir) -> dict:
@@ -20,7 +20,7 @@ def run(cfg, data_dir, out_dir) -> dict:
 @click.command("vae")
 @PARAMS
 @click.option("--data", type=path(exists=True), default="data/prepared", show_default=True)
-@click.option("--out", type=path(), default="models/vae", show_default=True)
+@click.option("--out", type=output_folder(), default="models/vae", show_default=True)
 def command(params_path, data, out):
     """Train the quickstart's small AutoencoderKL on the prepared images (params: vae.*, encode.input_range).
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from ..config import ConfigError, apply_overrides, flatten, load_params
+from ..config import ConfigError, apply_overrides, flatten, load_params, read_params
 from ..methods import METHODS
 from ..tracking.mlflow_run import project_root
 from ..utils.signals import interrupts_raise
@@ -30,10 +30,9 @@ from .study import OPTUNA_VERSION, PRUNER, SAMPLER, open_study
 def read_raw(params_path: Path, study_file: Path | None = None) -> dict:
     """The params file's raw dict; a study file's sections update it key by key (its `sweep:` block is the
     study, e.g. studies/diti-k.yaml; other sections it names change the base config of every trial)."""
-    from ..config import parse_yaml
-    raw = parse_yaml(Path(params_path).read_text(), str(params_path)) or {}
+    raw = read_params(params_path) or {}
     if study_file is not None:
-        overlay = parse_yaml(Path(study_file).read_text(), str(study_file)) or {}
+        overlay = read_params(study_file) or {}
         if not isinstance(overlay, dict) or not all(isinstance(v, dict) for v in overlay.values()):
             raise ConfigError("", "a study file holds params sections (mappings), e.g. `sweep: {study: ..., "
                                   "space: [...]}`", str(study_file))

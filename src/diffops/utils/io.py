@@ -76,6 +76,19 @@ def replace_dir(tmp: Path, out_dir: Path) -> None:
     os.replace(tmp, out_dir)
 
 
+def check_writable(out: Path) -> None:
+    """Refuse an output whose nearest existing folder cannot be written (read-only file system, permissions)."""
+    folder = Path(out).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"{folder} is a file, not a folder", str(out))
+    if hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, f"{folder} is on a read-only file system; choose a writable path", str(out))
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(errno.EACCES, f"{folder} is not writable; choose a writable path", str(out))
+
+
 def check_free_space(folder: Path, nbytes: int) -> None:
     """Refuse to start writing `nbytes` into `folder` when its file system has less free space."""
     free = shutil.disk_usage(folder).free
@@ -104,7 +117,11 @@ def write_text_atomic(path: Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(path)
-    tmp.write_text(text)
+    try:
+        tmp.write_text(text)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return path
 
