@@ -70,3 +70,10 @@ def test_box_downsample_averages_blocks():
     assert y.shape == (2, 3, 2, 2)
     assert y[1, 2, 1, 0] == round(x[1, 2, 2:4, 0:2].astype(float).mean())
     assert box_downsample(x, 1) is x
+
+
+def test_a_split_that_would_be_empty_fails_before_writing(tmp_path):
+    prepared = write_prepared(tmp_path / "prepared", counts=(12, 2, 2))
+    with pytest.raises(ValueError, match=r"ref/train would be empty .*raise bias_split.reference_fraction"):
+        bias_split(prepared, tmp_path / "tiw", ["Male", "Black_Hair"], factor=3.0, reference_fraction=0.01, seed=0)
+    assert not (tmp_path / "tiw").exists() and not (tmp_path / "tiw.tmp").exists()

@@ -156,6 +156,12 @@ def bias_split(prepared_dir, out_dir, attributes, factor: float, reference_fract
     report["resolution"] = int(images.shape[-1])
     bias_meta = {"source": str(prepared_dir.resolve()), "bias_split": {k: report[k] for k in
                  ("attributes", "factor", "reference_fraction", "seed", "downsample", "resolution", "source_content_sha256")}}
+    empty = [f"{name}/{split}" for name, c in (("obs", obs), ("ref", ref)) for split in ("train", "val")
+             if len(c[split][1]) == 0]
+    if empty:                   # the TIW stages train and validate on each of them
+        raise ValueError(f"bias_split: {', '.join(empty)} would be empty ({prepared_dir}: "
+                         f"{report['splits']['train']['num_all']} train images); raise bias_split.reference_fraction "
+                         f"or lower bias_split.factor, or prepare more images. Nothing was written")
     with atomic_dir(out_dir) as tmp:
         report["obs_content_sha256"] = _write_container(tmp / "obs", obs, {**bias_meta, "set": "obs"})
         report["ref_content_sha256"] = _write_container(tmp / "ref", ref, {**bias_meta, "set": "ref"})
