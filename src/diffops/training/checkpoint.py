@@ -5,7 +5,7 @@ Layout of one checkpoint (a directory, renamed into place only when complete):
     model.safetensors      trainable modules (denoiser + method modules)
     ema.safetensors        their EMA
     optimizer.pt           optimizer state (tensors and numbers only; loaded with weights_only=True)
-    state.json             cur_nimg, step, config_hash, mlflow_run_id
+    state.json             cur_nimg, step, config_hash, mlflow_run_id; files: each file's bytes and sha256
 
 The state folder carries diffops's MARKER (utils/io.py): a folder without it is the user's and is
 refused; in a marked one diffops removes checkpoint folders only, never other files.
@@ -20,13 +20,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..utils.io import MARKER, is_ours, mark
+from ..utils.io import MARKER, file_sha256, is_ours, mark
 
 PREFIX = "checkpoint-"
 
 
 def save_checkpoint(state_dir: Path, model: torch.nn.Module, ema: torch.nn.Module,
                     optimizer: torch.optim.Optimizer, state: dict) -> Path:
+    """Write a checkpoint that survives a crash: each file and the folder are on disk before the rename,
+    and state.json records each file's size and sha256 (checkpoint_problem checks them)."""
     final = Path(state_dir) / f"{PREFIX}{state['cur_nimg']:09d}"
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -34,19 +36,56 @@ def save_checkpoint(state_dir: Path, model: torch.nn.Module, ema: torch.nn.Modul
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, tmp / "ema.safetensors")
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps(state, indent=2))
+    files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(tmp.iterdir())}
+    (tmp / "state.json").write_text(json.dumps(state | {"files": files}, indent=2))
+    for p in tmp.iterdir():
+        _fsync(p)
+    _fsync(tmp)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+    _fsync(final.parent)                      # the new name itself is on disk
     return final
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """What makes a checkpoint unusable (a missing, truncated or corrupt file), or None when it is intact."""
+    state = read_state(path)
+    if state is None or "files" not in state:
+        return "state.json is missing, unreadable or records no file digests"
+    for name, record in state["files"].items():
+        f = Path(path) / name
+        if not f.is_file():
+            return f"{name} is missing"
+        if f.stat().st_size != record["bytes"]:
+            return f"{name} is truncated ({f.stat().st_size} of {record['bytes']} bytes)"
+        if file_sha256(f) != record["sha256"]:
+            return f"{name} is corrupt (its sha256 differs from the one recorded)"
+    return None
+
+
+def latest_intact(state_dir: Path) -> Path | None:
+    """The newest intact checkpoint; each newer one that is not is reported in one line and skipped."""
+    for path in reversed(list_checkpoints(state_dir)):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        print(f"{path}: {problem}; resuming from the checkpoint before it")
+    return None
+
+
 def list_checkpoints(state_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest first (half-written `.tmp` directories are ignored)."""
+    """Checkpoints renamed into place, oldest first (half-written `.tmp` folders are not)."""
     if not Path(state_dir).is_dir():
         return []
-    done = [p for p in Path(state_dir).iterdir()
-            if p.name.startswith(PREFIX) and not p.name.endswith(".tmp") and (p / "state.json").exists()]
-    return sorted(done)
+    return sorted(p for p in Path(state_dir).glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp"))
 
 
 def open_state_dir(state_dir: Path, config_hash: str) -> list[str]:

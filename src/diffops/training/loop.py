@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import torch
+from accelerate.utils import broadcast_object_list
 from tqdm import tqdm
 
 from ..artifacts.denoiser import load_denoiser_weights, make_denoiser, save_denoiser
@@ -126,8 +127,7 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
     if accelerator.is_main_process:
         for run_id in ckpt.open_state_dir(state_dir, config_hash):
             tracker.end_abandoned_run(run_id)
-    accelerator.wait_for_everyone()
-    resume = (ckpt.list_checkpoints(state_dir) or [None])[-1]
+    resume = broadcast_object_list([ckpt.latest_intact(state_dir) if accelerator.is_main_process else None])[0]
     state = {"cur_nimg": 0, "step": 0, "mlflow_run_id": None}
     if resume is not None:
         state = ckpt.load_checkpoint(resume, model, ema, optimizer)
