@@ -4,6 +4,8 @@ Time steps (Eq. 5):  sigma_i = (sigma_max^(1/rho) + i/(N-1) (sigma_min^(1/rho) -
 with sigma_N = 0 appended. Each step is an Euler step with d = (x - D(x; sigma)) / sigma followed by a
 second-order (Heun) correction, except the last step to sigma = 0, so NFE = 2N - 1.
 Stochastic churn (Alg. 2 lines 4-6): gamma = min(S_churn / N, sqrt(2) - 1) for sigma in [S_min, S_max].
+With S_churn > 0 a noise draw is made at every step, as in NVlabs' loop, so that the same seeds give the
+same images when the churn window excludes some steps.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def edm_sampler(D: Callable, latents: torch.Tensor, randn_like: Callable = torch
         # Increase noise temporarily (churn).
         gamma = min(S_churn / num_steps, math.sqrt(2) - 1) if S_min <= t_cur <= S_max else 0.0
         t_hat = t_cur + gamma * t_cur
-        if gamma > 0:
+        if S_churn > 0:     # drawn at every step as in NVlabs' generate.py; outside [S_min, S_max] it adds 0
             x_cur = x_cur + (t_hat**2 - t_cur**2).sqrt() * S_noise * randn_like(x_cur)
         # Euler step.
         denoised = D(x_cur.to(torch.float32), t_hat.to(torch.float32).expand(x_cur.shape[0])).to(torch.float64)
