@@ -76,3 +76,7 @@ def tiny_config(**overrides):
 def pytest_sessionfinish(session, exitstatus):
     from .helpers.filesystems import unmount_all
     unmount_all()
+
+
+# A real PostgreSQL (the local server, else a throwaway cluster) and a fresh database per test.
+from .helpers.postgres import postgres_db, postgres_server  # noqa: E402,F401
