@@ -142,9 +142,13 @@ def ui(host, port):
     Example:  diffops ui   # then browse http://127.0.0.1:5000
     """
     from .tracking.mlflow_run import project_root, tracking_uri
+    from .utils.redact import redact
     root = project_root()
     uri = tracking_uri(root)
-    click.echo(f"MLflow UI for {uri} on http://{host}:{port}")
+    if uri.startswith(("http://", "https://")):        # a tracking server serves its own UI
+        raise click.ClickException(f"MLFLOW_TRACKING_URI is the tracking server {redact(uri)}: open it in a "
+                                   f"browser (unset MLFLOW_TRACKING_URI for the local store's UI)")
+    click.echo(f"MLflow UI for {redact(uri)} on http://{host}:{port}")
     os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                "--default-artifact-root", (root / "mlruns" / "artifacts").resolve().as_uri(),
                                "--host", host, "--port", str(port)])
@@ -228,7 +232,8 @@ def dashboard(params_path, storage, host, port):
         if not path.exists():
             raise click.ClickException(f"{path}: no Optuna journal yet; run `diffops sweep` first")
         url = str(path)
-    click.echo(f"optuna-dashboard for {url} on http://{host}:{port}")
+    from .utils.redact import redact
+    click.echo(f"optuna-dashboard for {redact(url)} on http://{host}:{port}")
     exe = Path(sys.executable).with_name("optuna-dashboard")     # the console script of this environment
     exe = str(exe) if exe.exists() else "optuna-dashboard"
     os.execvp(exe, [exe, url, "--host", host, "--port", str(port)])

@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 from ..diffusion.ddpm import DDPMPrecond
 from ..diffusion.edm import EDMPrecond
 from ..nets.unet import build_unet
+from ..utils.redact import redact_values
 from . import load_weights, read_spec
 
 
@@ -27,7 +28,7 @@ def make_denoiser(unet: torch.nn.Module, spec: dict) -> torch.nn.Module:
 
 def save_denoiser(out_dir: Path, D: torch.nn.Module, spec: dict) -> None:
     save_file({k: v.contiguous() for k, v in D.state_dict().items()}, Path(out_dir) / "ema.safetensors")
-    (Path(out_dir) / "model.json").write_text(json.dumps(spec, indent=2))
+    (Path(out_dir) / "model.json").write_text(json.dumps(redact_values(spec), indent=2))   # no password of a URI
 
 
 def denoiser_spec(model_dir: Path) -> dict:

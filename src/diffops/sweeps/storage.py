@@ -59,14 +59,6 @@ def ignored_dir(folder: Path) -> Path:
     return folder
 
 
-def storage_label(url: str) -> str:
-    """The storage URL without a password, for tags and logs."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        return f"{scheme}://{cred.split(':', 1)[0]}:***@{host}"
-    return url
-
 # ----------------------------------------------------------------------------
 # Worker identity.
 

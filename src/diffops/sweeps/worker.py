@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from ..config import ConfigError, apply_overrides, flatten, load_params, read_params
 from ..methods import METHODS
 from ..tracking.mlflow_run import project_root
+from ..utils.redact import redact
 from ..utils.signals import interrupts_raise
 from ..tracking.optuna_mlflow import OptunaMlflow
 from . import results
@@ -86,13 +87,13 @@ def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_
     intermediate = intermediate_metric(sweep)
     tracker = OptunaMlflow(base.tracking.experiment, sweep.metric, intermediate_metric=intermediate, root=root)
     tracker.attach(study, created, params={k: v for k, v in flatten(cfg).items() if k.startswith("sweep.")},
-                   tags={"optuna.version": optuna.__version__, "optuna.storage": st.storage_label(url),
+                   tags={"optuna.version": optuna.__version__, "optuna.storage": redact(url),
                          "diffops.intermediate": f"{intermediate[:-len('_intermediate')]} of {sweep.intermediate_num_images} samples "
                                                  f"with {sweep.intermediate_steps} sampler steps at each checkpoint",
                          **{f"optuna.sampler.{k}": v for k, v in study.user_attrs[SAMPLER].items()},
                          **{f"optuna.pruner.{k}": v for k, v in study.user_attrs[PRUNER].items()}}
                    if created else None)
-    echo(f"study {name!r} ({'created' if created else 'joined'}) in {st.storage_label(url)}, "
+    echo(f"study {name!r} ({'created' if created else 'joined'}) in {redact(url)}, "
          f"Optuna {study.user_attrs.get(OPTUNA_VERSION, '?')}, sampler seed {seed}; "
          f"MLflow parent run {tracker.parent_run_id}")
     stale = st.fail_stale_trials(study, on_fail=tracker.end_trial)

@@ -5,6 +5,9 @@
 - Runs end with a truthful status: FINISHED on success, FAILED on an exception, KILLED on
   SIGINT/SIGTERM (the stock `with mlflow.start_run()` leaves SIGTERM'd runs RUNNING).
 - Every run carries its lineage: git commit and dirty flag, DVC experiment name, dataset digests.
+- No secret is logged: params and tags go through diffops.utils.redact, and an http(s) URI's
+  `user:password@` is handed to MLflow as MLFLOW_TRACKING_USERNAME/PASSWORD (store.connect_uri), so MLflow
+  neither prints nor records it.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from pathlib import Path
 import mlflow
 
 from ..artifacts import producing_run_id
+from ..utils.redact import redact
 from ..utils.signals import interrupts_raise
+from .store import connect_uri
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"   # MLflow 3 UI: open on the runs table, not GenAI
 
@@ -42,7 +47,7 @@ def tracking_uri(root: Path | None = None) -> str:
 def use_experiment(name: str, root: Path | None = None) -> str:
     """Point MLflow at the project store and return the experiment id, creating it if needed."""
     root = root or project_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
+    mlflow.set_tracking_uri(connect_uri(tracking_uri(root)))
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
         artifacts = None                                 # a tracking server chooses its own root
@@ -92,7 +97,7 @@ def tracked_run(experiment: str, *, run_name: str | None = None, run_id: str | N
                                log_system_metrics=system_metrics or None)
         try:
             if run_id is None:
-                mlflow.set_tags(git_lineage(root) | ({"diffops.stage": stage} if stage else {}))
+                mlflow.set_tags(redacted(git_lineage(root) | ({"diffops.stage": stage} if stage else {})))
             yield run
         except KeyboardInterrupt:           # includes Interrupted (SIGTERM)
             mlflow.end_run("KILLED")
@@ -104,9 +109,14 @@ def tracked_run(experiment: str, *, run_name: str | None = None, run_id: str | N
             mlflow.end_run("FINISHED")
 
 
+def redacted(values: dict) -> dict:
+    """Param or tag values with the secrets of any URI in them masked (e.g. sweep.storage's password)."""
+    return {k: redact(v) for k, v in values.items()}
+
+
 def log_flat_params(params: dict) -> None:
-    """Log params in batches of 100 (MLflow's per-request limit)."""
-    items = list(params.items())
+    """Log params in batches of 100 (MLflow's per-request limit), redacted."""
+    items = list(redacted(params).items())
     for i in range(0, len(items), 100):
         mlflow.log_params(dict(items[i:i + 100]))
 

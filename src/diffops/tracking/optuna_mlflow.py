@@ -28,11 +28,20 @@ import optuna
 from mlflow.entities import Metric, Param, RunTag
 from optuna.trial import TrialState
 
+from ..utils.redact import redact
 from .mlflow_run import git_lineage, project_root, use_experiment
 
 PARENT_RUN = "mlflow.parent_run_id"     # study user attr
 TRIAL_RUN = "mlflow.run_id"             # trial user attr
 STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAIL: "FAILED"}
+
+
+def _params(values: dict) -> list[Param]:
+    return [Param(k, redact(str(v))[:6000]) for k, v in values.items()]
+
+
+def _tags(values: dict) -> dict[str, str]:
+    return {k: redact(str(v))[:5000] for k, v in values.items()}
 
 
 def _batches(items: list, n: int = 100):
@@ -68,10 +77,9 @@ class OptunaMlflow:
         if run_id is None:          # we created the study, or its creator died before making the run
             run = self.client.create_run(self.experiment_id, run_name=f"study-{study.study_name}", tags={
                 **git_lineage(self.root), "diffops.stage": "sweep", "optuna.study_name": study.study_name,
-                **{k: str(v)[:5000] for k, v in (tags or {}).items()}})
+                **_tags(tags or {})})
             run_id = run.info.run_id
-            items = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
-            for batch in _batches(items):
+            for batch in _batches(_params(params or {})):
                 self.client.log_batch(run_id, params=batch)
             study.set_user_attr(PARENT_RUN, run_id)
         else:
@@ -111,14 +119,13 @@ class OptunaMlflow:
             "optuna.study_name": trial.study.study_name, "optuna.trial_number": str(trial.number),
             "optuna.trial_state": "RUNNING",
             **({"optuna.retry_of": str(retry_of)} if retry_of is not None else {}),
-            **{k: str(v)[:5000] for k, v in (tags or {}).items()}})
+            **_tags(tags or {})})
         trial.set_user_attr(TRIAL_RUN, run.info.run_id)
         self.client.update_run(self.parent_run_id, status="RUNNING")   # another worker may have ended it
         return run.info.run_id
 
     def log_params(self, trial: optuna.Trial, params: dict) -> None:
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
-        for batch in _batches(items):
+        for batch in _batches(_params(params)):
             self.client.log_batch(trial.user_attrs[TRIAL_RUN], params=batch)
 
     def report(self, trial: optuna.Trial, value: float, step: int) -> None:
@@ -149,9 +156,9 @@ class OptunaMlflow:
         if trial.state == TrialState.FAIL and reason is None and trial.values is None:
             reason = "the objective returned NaN or no value"
         if reason and trial.state != TrialState.COMPLETE:
-            tags["diffops.fail_reason"] = str(reason)[:5000]
-        tags |= {f"optuna.user_attr.{k}": str(v)[:5000] for k, v in trial.user_attrs.items()
-                 if k not in (TRIAL_RUN, "diffops.fail_reason")}
+            tags["diffops.fail_reason"] = str(reason)
+        tags = _tags(tags | {f"optuna.user_attr.{k}": v for k, v in trial.user_attrs.items()
+                             if k not in (TRIAL_RUN, "diffops.fail_reason")})
         self.client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
         self.client.set_terminated(run_id, status or STATUS.get(trial.state, "FAILED"))
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import mlflow
 
-from .mlflow_run import log_dataset_input, log_flat_params, tracked_run
+from ..utils.redact import redact, redact_values
+from .mlflow_run import log_dataset_input, log_flat_params, redacted, tracked_run
 
 
 class MlflowTracker:
@@ -28,7 +29,8 @@ class MlflowTracker:
         reopen = run_id or self.default_run_id
         with tracked_run(self.experiment, run_name=self.run_name, run_id=reopen, stage=self.stage,
                          system_metrics=self.system_metrics) as run:
-            self.run_id, self.tracking_uri, self.resumed = run.info.run_id, mlflow.get_tracking_uri(), bool(run_id)
+            # tracking_uri goes into model.json (a DVC output): recorded without its password
+            self.run_id, self.tracking_uri, self.resumed = run.info.run_id, redact(mlflow.get_tracking_uri()), bool(run_id)
             try:
                 yield self
             finally:
@@ -46,10 +48,10 @@ class MlflowTracker:
         mlflow.flush_async_logging()
 
     def log_dict(self, obj: dict, name: str) -> None:
-        mlflow.log_dict(obj, name)
+        mlflow.log_dict(redact_values(obj), name)
 
     def set_tags(self, tags: dict) -> None:
-        mlflow.set_tags(tags)
+        mlflow.set_tags(redacted(tags))
 
     def log_artifact(self, path: Path, artifact_dir: str | None = None) -> None:
         mlflow.log_artifact(str(path), artifact_dir)
