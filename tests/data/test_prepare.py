@@ -188,3 +188,13 @@ def test_partition_entries_for_unlisted_images_are_reported(raw, tmp_path):
         f.write("999999.jpg 0\n")
     with pytest.raises(ValueError, match=r"list_eval_partition.txt: 1 entries name images .* e.g. 999999.jpg"):
         prepare_celeba(extra, tmp_path / "out", crop=140, resolution=R, num_workers=1, progress=False)
+
+
+def test_an_empty_split_is_refused_by_name(tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir()
+    np.save(root / "train_attrs.npy", np.zeros((0, 40), np.uint8))
+    np.save(root / "train_images.npy", np.zeros((0, 3, 8, 8), np.uint8))
+    (root / "meta.json").write_text(json.dumps({"format": "diffops-prepared-v1"}))
+    with pytest.raises(ValueError, match="empty: its train split holds no images"):
+        PreparedDataset(root, "train")

@@ -199,6 +199,8 @@ class PreparedDataset(torch.utils.data.Dataset):
                         **{name: f"{split}_{name}.npy" for name in meta.get("extra_columns", [])}}
         self._arrays = None
         self._len = len(np.load(self.root / self.columns["attrs"], mmap_mode="r"))
+        if self._len == 0:
+            raise ValueError(f"{root}: its {split} split holds no images; prepare it again from readable images")
 
     def __len__(self):
         return self._len
