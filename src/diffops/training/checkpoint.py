@@ -5,6 +5,7 @@ Layout of one checkpoint (a directory, renamed into place only when complete):
     model.safetensors      trainable modules (denoiser + method modules)
     ema.safetensors        their EMA
     optimizer.pt           optimizer state (tensors and numbers only; loaded with weights_only=True)
+    metric_window.safetensors  the per-step values since the last log point (training/loop.py MetricWindow)
     state.json             cur_nimg, step, config_hash, mlflow_run_id; files: each file's bytes and sha256
 
 The state folder carries diffops's MARKER (utils/io.py): a folder without it is the user's and is
@@ -23,10 +24,12 @@ from safetensors.torch import load_file, save_file
 from ..utils.io import MARKER, file_sha256, is_ours, mark
 
 PREFIX = "checkpoint-"
+METRIC_WINDOW = "metric_window.safetensors"
 
 
 def save_checkpoint(state_dir: Path, model: torch.nn.Module, ema: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, state: dict) -> Path:
+                    optimizer: torch.optim.Optimizer, state: dict,
+                    metric_window: dict[str, torch.Tensor] | None = None) -> Path:
     """Write a checkpoint that survives a crash: each file and the folder are on disk before the rename,
     and state.json records each file's size and sha256 (checkpoint_problem checks them)."""
     final = Path(state_dir) / f"{PREFIX}{state['cur_nimg']:09d}"
@@ -36,6 +39,8 @@ def save_checkpoint(state_dir: Path, model: torch.nn.Module, ema: torch.nn.Modul
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, tmp / "ema.safetensors")
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    if metric_window is not None:
+        save_file({k: v.contiguous().cpu() for k, v in metric_window.items()}, tmp / METRIC_WINDOW)
     files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(tmp.iterdir())}
     (tmp / "state.json").write_text(json.dumps(state | {"files": files}, indent=2))
     for p in tmp.iterdir():
@@ -131,3 +136,7 @@ def load_checkpoint(path: Path, model: torch.nn.Module, ema: torch.nn.Module,
     ema.load_state_dict(load_file(path / "ema.safetensors"))
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu"))
     return json.loads((path / "state.json").read_text())
+
+
+def load_metric_window(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(path / METRIC_WINDOW) if (path / METRIC_WINDOW).is_file() else {}

@@ -68,6 +68,35 @@ def make_optimizer(params, t):
     return torch.optim.Adam(params, lr=t.lr, betas=t.adam_betas, eps=1e-8)
 
 
+class MetricWindow:
+    """The per-step values since the last log point, which it averages. Checkpoints hold it, so the first
+    point after a resume averages the same steps as the uninterrupted run's (log and checkpoint
+    intervals need not divide each other)."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor] | None = None):
+        tensors = tensors or {}
+        self.losses = tensors["loss"].tolist() if "loss" in tensors else []
+        self.stats = {k.removeprefix("stat."): [v] for k, v in tensors.items() if k.startswith("stat.")}
+
+    def add(self, loss: float, stats: dict[str, torch.Tensor]) -> None:
+        """One step's mean loss and the method's step_stats (gathered from all processes)."""
+        self.losses.append(loss)
+        for name, values in stats.items():
+            self.stats.setdefault(name, []).append(values)
+
+    def metrics(self) -> dict[str, float]:
+        """loss: the mean over the steps; <stat>_mean, _min, _max over their samples."""
+        out = {"loss": sum(self.losses) / len(self.losses)}
+        for name, values in self.stats.items():
+            v = torch.cat(values)
+            out |= {f"{name}_mean": v.mean().item(), f"{name}_min": v.min().item(), f"{name}_max": v.max().item()}
+        return out
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"loss": torch.tensor(self.losses, dtype=torch.float64),
+                **{f"stat.{name}": torch.cat(values) for name, values in self.stats.items()}}
+
+
 def step_seed(seed: int, rank: int, cur_nimg: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + cur_nimg) % (1 << 63)
 
@@ -128,9 +157,10 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
         for run_id in ckpt.open_state_dir(state_dir, config_hash):
             tracker.end_abandoned_run(run_id)
     resume = broadcast_object_list([ckpt.latest_intact(state_dir) if accelerator.is_main_process else None])[0]
-    state = {"cur_nimg": 0, "step": 0, "mlflow_run_id": None}
+    state, window = {"cur_nimg": 0, "step": 0, "mlflow_run_id": None}, MetricWindow()
     if resume is not None:
         state = ckpt.load_checkpoint(resume, model, ema, optimizer)
+        window = MetricWindow({k: v.to(device) for k, v in ckpt.load_metric_window(resume).items()})
         accelerator.print(f"Resuming from {resume} ({state['cur_nimg'] / 1000:.1f} kimg)")
     cur_nimg, step = state["cur_nimg"], state["step"]
     ema.to(device)
@@ -152,7 +182,7 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
             run.log_dataset(meta.get("name", "prepared-train"), meta["content_sha256"], data_dir, "training")
         pbar = tqdm(total=total_nimg // 1000, initial=cur_nimg // 1000, unit="kimg",
                     disable=not accelerator.is_main_process, desc="train")
-        t_last, nimg_last, losses, stats = time.perf_counter(), cur_nimg, [], {}
+        t_last, nimg_last = time.perf_counter(), cur_nimg
         for rows in loader:
             if cur_nimg >= total_nimg or (stop_after_steps is not None and step >= stop_after_steps):
                 break
@@ -191,17 +221,18 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
                     p_ema.copy_(p.detach().lerp(p_ema, ema_beta))
 
             # Progress and metrics.
-            losses.append(accelerator.reduce(loss.detach().mean(), "mean").item())
-            for name, values in accelerator.unwrap_model(model).method.step_stats.items():
-                stats.setdefault(name, []).append(accelerator.gather(values.detach().float()))
+            window.add(accelerator.reduce(loss.detach().mean(), "mean").item(),
+                       {name: accelerator.gather(values.detach().float())
+                        for name, values in accelerator.unwrap_model(model).method.step_stats.items()})
             pbar.update(cur_nimg // 1000 - pbar.n)
             if step % cfg.train.log_every_steps == 0:
                 now = time.perf_counter()
                 ips = (cur_nimg - nimg_last) / (now - t_last)
-                run.log_metrics({"loss": sum(losses) / len(losses), "lr": lr, "images_per_sec": ips,
-                                    "kimg": cur_nimg / 1000, "ema_beta": ema_beta, **_stat_metrics(stats)}, step=step)
-                pbar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}", img_s=f"{ips:.0f}")
-                t_last, nimg_last, losses, stats = now, cur_nimg, [], {}
+                averages = window.metrics()
+                run.log_metrics(averages | {"lr": lr, "images_per_sec": ips, "kimg": cur_nimg / 1000,
+                                            "ema_beta": ema_beta}, step=step)
+                pbar.set_postfix(loss=f"{averages['loss']:.4f}", img_s=f"{ips:.0f}")
+                t_last, nimg_last, window = now, cur_nimg, MetricWindow()
 
             # Sample grids and checkpoints at their kimg intervals, and at the end.
             done = cur_nimg >= total_nimg
@@ -213,7 +244,8 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
                     run.flush()                             # the metrics up to here are stored first
                     path = ckpt.save_checkpoint(state_dir, accelerator.unwrap_model(model), ema, optimizer,
                                                 {"cur_nimg": cur_nimg, "step": step,
-                                                 "config_hash": config_hash, "mlflow_run_id": run.run_id})
+                                                 "config_hash": config_hash, "mlflow_run_id": run.run_id},
+                                                window.tensors())
                     if cfg.tracking.log_checkpoints == "all" or (done and cfg.tracking.log_checkpoints == "last"):
                         run.log_artifacts(path, f"checkpoints/{path.name}")
                     if on_checkpoint is not None:
@@ -229,15 +261,6 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
         accelerator.wait_for_everyone()
     ema.finished = cur_nimg >= total_nimg
     return ema
-
-
-def _stat_metrics(stats: dict[str, list[torch.Tensor]]) -> dict[str, float]:
-    """<name>_mean, _min, _max of a method's step_stats over the samples of the logged steps (all processes)."""
-    out = {}
-    for name, values in stats.items():
-        v = torch.cat(values)
-        out |= {f"{name}_mean": v.mean().item(), f"{name}_min": v.min().item(), f"{name}_max": v.max().item()}
-    return out
 
 
 def _crossed(cur_nimg: int, batch: int, every_kimg: float) -> bool:
