@@ -22,7 +22,7 @@ from ..evaluation.frechet import FrechetReference
 from ..evaluation.inception import InceptionFeatures, check_weights_file, feature_metrics
 from ..sampling.edm_sampler import generate_images
 from ..sampling.sample_set import read_sample_set, sampler_kwargs
-from ..tracking.mlflow_run import producing_run
+from ..tracking.mlflow_run import producing_run, producing_store
 from ..utils.io import write_json_atomic
 from .common import PARAMS, load, path, output_file
 
@@ -129,6 +129,7 @@ def finish(cfg, model_dir, metrics: dict, table: dict, metrics_path, record: dic
 
 def run(cfg, data_dir, featurenet_dir, samples_dir, model_dir, metrics_path, reference_dir="data/reference",
         plots=None) -> dict:
+    producing_store(model_dir)          # the run the metrics go into answers: checked before scoring
     check_inputs(cfg)
     torch.manual_seed(0)
     ref = reference(cfg, data_dir, featurenet_dir)

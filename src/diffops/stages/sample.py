@@ -8,7 +8,7 @@ import mlflow
 from ..artifacts.denoiser import load_denoiser
 from ..sampling.edm_sampler import generate_images
 from ..sampling.sample_set import sampler_kwargs, write_sample_set
-from ..tracking.mlflow_run import producing_run
+from ..tracking.mlflow_run import producing_run, producing_store
 from ..utils.accelerator import make_accelerator
 from .common import PARAMS, load, path, output_folder
 
@@ -22,6 +22,7 @@ def record(cfg, model_dir, out_dir) -> None:
 
 def run(cfg, model_dir, out_dir, wrap_denoiser=None):
     """wrap_denoiser(D) -> D' replaces the loaded denoiser (e.g. sampling/guidance.py's GuidedDenoiser)."""
+    producing_store(model_dir)          # the run the grid goes into answers: checked before sampling
     accelerator = make_accelerator()
     D, spec = load_denoiser(model_dir, accelerator.device)
     D = wrap_denoiser(D) if wrap_denoiser is not None else D

@@ -1,7 +1,8 @@
 """Where studies live, which worker runs which trial, and what happens to trials of dead workers.
 
 - Storage: a JournalStorage file for several worker processes on one machine (also on NFS); an RDB URL
-  (postgresql://..., mysql://...) for workers on many machines, with Optuna's heartbeat. SQLite is
+  (postgresql://..., mysql://...) for workers on many machines, with Optuna's heartbeat (a trial without one
+  for GRACE_PERIOD_S is failed and retried, whichever host its worker ran on). SQLite is
   accepted but not for parallel workers (Optuna's FAQ: "database is locked", no SELECT ... FOR UPDATE).
 - Each trial records its worker (host, pid, process start time) when it starts. A worker starting on a
   study fails the RUNNING trials whose worker process is gone (killed: SIGKILL, OOM, power loss) and
@@ -12,13 +13,18 @@
 """
 from __future__ import annotations
 
+import copy
+import inspect
 import socket
+import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
 import psutil
 from optuna.trial import TrialState
+
+from ..tracking.store import schema_lock
 
 WORKER = "diffops.worker"          # trial user attr: "host:pid:process start time"
 RETRIED = "diffops.retried"        # trial user attr: the trial was failed by its worker's death and enqueued again
@@ -27,24 +33,31 @@ FAIL_REASON = "diffops.fail_reason"
 UNCLAIMED_GRACE = timedelta(minutes=2)   # a RUNNING trial with no worker attr after this long is stale
 
 
-def make_storage(url: str, root: Path | None = None, on_stale=None) -> optuna.storages.BaseStorage:
-    """'sweeps/optuna.journal' (path, relative to root) -> JournalStorage; 'postgresql://...' -> RDBStorage.
+HEARTBEAT_INTERVAL_S = 60      # RDB storage: each running trial's heartbeat; without one for GRACE_PERIOD_S
+GRACE_PERIOD_S = 180           # its trial is failed (by the next trial start of any worker) and retried
 
-    on_stale(frozen_trial) runs for each trial an RDB heartbeat finds stale (after it is failed and retried).
+
+def make_storage(url: str, root: Path | None = None, on_stale=None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+                 grace_period: int = GRACE_PERIOD_S) -> optuna.storages.BaseStorage:
+    """'sweeps/optuna.journal' (path, relative to root) -> JournalStorage; 'postgresql://...' -> RDBStorage
+    with Optuna's heartbeat, its stale trials failed and retried (retry_trial).
+
+    on_stale(frozen_trial, reason) runs for each trial the heartbeat finds stale, after it is failed and retried.
     """
     if "://" in url:
         heartbeat = {}
-        if not url.startswith("sqlite"):    # stale trials (no heartbeat for 3 min) are failed and retried
-            import inspect
-            callback = ("heartbeat_stale_trial_callback"        # Optuna >= 4.9; failed_trial_callback before
-                        if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
-                        else "failed_trial_callback")
+        if not url.startswith("sqlite"):
             def stale(study, trial):
                 retry_trial(study, trial)
                 if on_stale is not None:
-                    on_stale(trial)
-            heartbeat = {"heartbeat_interval": 60, "grace_period": 180, callback: stale}
-        return optuna.storages.RDBStorage(url, **heartbeat)
+                    on_stale(trial, f"no heartbeat for {grace_period} s (its worker died or hung); enqueued again")
+            callback = ("heartbeat_stale_trial_callback"        # Optuna >= 4.9; failed_trial_callback before
+                        if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+                        else "failed_trial_callback")
+            heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, callback: stale}
+        with schema_lock(url), warnings.catch_warnings():   # workers started together on a fresh database
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)    # create its tables once
+            return optuna.storages.RDBStorage(url, **heartbeat)
     from optuna.storages.journal import JournalFileBackend, JournalStorage
     path = Path(url) if Path(url).is_absolute() or root is None else Path(root) / url
     ignored_dir(path.parent)
@@ -53,9 +66,11 @@ def make_storage(url: str, root: Path | None = None, on_stale=None) -> optuna.st
 
 def ignored_dir(folder: Path) -> Path:
     """Create folder (sweeps/ by default) with a .gitignore of `*`; a folder that exists is left alone."""
-    if not folder.exists():
+    try:
         folder.mkdir(parents=True)
-        (folder / ".gitignore").write_text("# Optuna journals and sweep results (diffops sweep)\n*\n")
+    except FileExistsError:             # (also: made by another worker just now)
+        return folder
+    (folder / ".gitignore").write_text("# Optuna journals and sweep results (diffops sweep)\n*\n")
     return folder
 
 
@@ -85,8 +100,15 @@ def claim_trial(trial: optuna.Trial) -> None:
 # Stale trials.
 
 def retry_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Enqueue trial's params again (also Optuna's RDB heartbeat `failed_trial_callback`)."""
-    study.enqueue_trial(trial.params, user_attrs={RETRY_OF: trial.number})
+    """Enqueue trial's params again with Optuna's RetryFailedTrialCallback (RetryHeartbeatStaleTrialCallback
+    since 4.9: the retry's system attrs failed_trial / retry_history name the original). The retry carries
+    RETRY_OF, not the dead attempt's user attrs (its worker, its MLflow run, its fail reason)."""
+    retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+    fresh = copy.deepcopy(trial)
+    fresh.user_attrs = {RETRY_OF: trial.number}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry()(study, fresh)
 
 
 def fail_stale_trials(study: optuna.Study, on_fail=None) -> list[int]:

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from ..config import ConfigError, apply_overrides, flatten, load_params, read_params
 from ..methods import METHODS
-from ..tracking.mlflow_run import project_root
+from ..tracking.mlflow_run import ensure_store, project_root, tracking_uri
 from ..utils.redact import redact
 from ..utils.signals import interrupts_raise
 from ..tracking.optuna_mlflow import OptunaMlflow
@@ -82,7 +82,8 @@ def run_sweep(params_path: Path, data_dir: Path, featurenet_dir: Path, *, study_
     url = storage or sweep.storage
     out_dir = Path(out_dir) if out_dir else st.ignored_dir(root / "sweeps") / name
 
-    backend = st.make_storage(url, root, on_stale=lambda trial: tracker.end_trial(trial))   # RDB heartbeat
+    ensure_store(tracking_uri(root))     # before the study is created or joined
+    backend = st.make_storage(url, root, on_stale=lambda trial, reason: tracker.end_trial(trial, reason=reason))
     study, created, seed = open_study(name, backend, sweep, base)
     intermediate = intermediate_metric(sweep)
     tracker = OptunaMlflow(base.tracking.experiment, sweep.metric, intermediate_metric=intermediate, root=root)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -19,10 +20,9 @@ from pathlib import Path
 
 import mlflow
 
-from ..artifacts import producing_run_id
 from ..utils.redact import redact
 from ..utils.signals import interrupts_raise
-from .store import connect_uri
+from .store import TrackingUnavailable, check_reachable, connect_uri, create_tables, recorded_store
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"   # MLflow 3 UI: open on the runs table, not GenAI
 
@@ -44,10 +44,29 @@ def tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
-def use_experiment(name: str, root: Path | None = None) -> str:
-    """Point MLflow at the project store and return the experiment id, creating it if needed."""
+_opened: set[str] = set()
+
+
+def ensure_store(uri: str) -> str:
+    """uri, made ready once per process: a tracking server answers (one line within seconds if it does
+    not), a SQL store's tables exist (created by one process at a time)."""
+    if uri not in _opened:
+        check_reachable(uri)
+        create_tables(uri)
+        _opened.add(uri)
+    return uri
+
+
+def open_store(uri: str) -> str:
+    """Point MLflow at uri (ensure_store)."""
+    mlflow.set_tracking_uri(connect_uri(ensure_store(uri)))
+    return uri
+
+
+def use_experiment(name: str, root: Path | None = None, uri: str | None = None) -> str:
+    """Point MLflow at the project store (or uri) and return the experiment id, creating it if needed."""
     root = root or project_root()
-    mlflow.set_tracking_uri(connect_uri(tracking_uri(root)))
+    open_store(uri or tracking_uri(root))
     exp = mlflow.get_experiment_by_name(name)
     if exp is None:
         artifacts = None                                 # a tracking server chooses its own root
@@ -86,10 +105,12 @@ def git_lineage(root: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def tracked_run(experiment: str, *, run_name: str | None = None, run_id: str | None = None,
-                stage: str | None = None, system_metrics: bool = False, root: Path | None = None):
-    """Start (or reopen, with run_id) an MLflow run; end it FINISHED, FAILED or KILLED."""
+                stage: str | None = None, system_metrics: bool = False, root: Path | None = None,
+                uri: str | None = None):
+    """Start (or reopen, with run_id) an MLflow run (in the project store, or uri); end it FINISHED,
+    FAILED or KILLED."""
     root = root or project_root()
-    use_experiment(experiment, root)
+    use_experiment(experiment, root, uri)
     if system_metrics:
         mlflow.set_system_metrics_sampling_interval(5)
     with interrupts_raise(signal.SIGTERM, signal.SIGINT):
@@ -129,15 +150,36 @@ def log_dataset_input(name: str, digest: str, path: Path, context: str) -> None:
     mlflow.log_input(ds, context=context)
 
 
+def producing_store(output_dir: Path, spec_name: str = "model.json") -> tuple[str, str] | None:
+    """(run id, store URI) of the MLflow run that wrote a stage output (its spec's mlflow_run_id, in the
+    store its mlflow_tracking_uri names: store.recorded_store), checked to answer and to hold the run;
+    None when the output was made without tracking. Stages call it before computing what they log there."""
+    spec_path = Path(output_dir) / spec_name
+    spec = json.loads(spec_path.read_text()) if spec_path.is_file() else {}
+    if not spec.get("mlflow_run_id"):
+        return None
+    run_id, uri = spec["mlflow_run_id"], recorded_store(spec.get("mlflow_tracking_uri"), tracking_uri())
+    fix = f"set MLFLOW_TRACKING_URI to the store that holds it, or rerun the stage that wrote {output_dir}"
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise TrackingUnavailable(f"{spec_path}: its MLflow run {run_id} is in {redact(uri)}, which does not "
+                                  f"exist here; {fix}")
+    open_store(uri)
+    try:
+        mlflow.MlflowClient().get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise TrackingUnavailable(f"{spec_path}: its MLflow run {run_id} is not in {redact(uri)}; {fix}") from None
+    return run_id, uri
+
+
 @contextlib.contextmanager
 def producing_run(experiment: str, output_dir: Path, spec_name: str = "model.json"):
-    """Reopen the MLflow run that wrote a stage output (its spec's mlflow_run_id), so that what a later
-    stage measures of it lands in the same row; yields None when the output was made without tracking."""
-    run_id = producing_run_id(output_dir, spec_name)
-    if not run_id:
+    """Reopen the MLflow run that wrote a stage output (producing_store), so that what a later stage
+    measures of it lands in the same row; yields None when the output was made without tracking."""
+    found = producing_store(output_dir, spec_name)
+    if found is None:
         yield None
         return
-    with tracked_run(experiment, run_id=run_id) as run:
+    with tracked_run(experiment, run_id=found[0], uri=found[1]) as run:
         yield run
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import mlflow
 
 from ..utils.redact import redact, redact_values
-from .mlflow_run import log_dataset_input, log_flat_params, redacted, tracked_run
+from .mlflow_run import ensure_store, log_dataset_input, log_flat_params, redacted, tracked_run, tracking_uri
 
 
 class MlflowTracker:
@@ -23,6 +23,7 @@ class MlflowTracker:
         self.system_metrics, self.default_run_id = system_metrics, run_id
         self.run_id = self.tracking_uri = None
         self.resumed = False
+        ensure_store(tracking_uri())    # made before the training starts: fail now, not after its compute
 
     @contextlib.contextmanager
     def start(self, run_id: str | None = None):
