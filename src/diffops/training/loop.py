@@ -246,6 +246,7 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
                                                 {"cur_nimg": cur_nimg, "step": step,
                                                  "config_hash": config_hash, "mlflow_run_id": run.run_id},
                                                 window.tensors())
+                    pbar.write(f"Saved {path} (by process {rank} of {world})")
                     if cfg.tracking.log_checkpoints == "all" or (done and cfg.tracking.log_checkpoints == "last"):
                         run.log_artifacts(path, f"checkpoints/{path.name}")
                     if on_checkpoint is not None:
