@@ -75,15 +75,14 @@ DISK_ERRORS = {errno.ENOSPC: "free some space or write elsewhere",
                errno.EROFS: "choose a writable output path",
                errno.EACCES: "choose a writable output path or fix its permissions",
                errno.EPERM: "choose a writable output path or fix its permissions"}
-DISK_TEXT = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
-             "Read-only file system": errno.EROFS}
 
 
 def one_line(e: Exception) -> str:
     """A failure as one line that names what failed and what to do."""
+    from .utils.io import DISK_ERRNO_TEXT
     text = str(e).strip()
     code = e.errno if isinstance(e, OSError) and e.errno in DISK_ERRORS else \
-        next((c for t, c in DISK_TEXT.items() if t in text), None)    # e.g. torch.save's RuntimeError
+        next((c for t, c in DISK_ERRNO_TEXT.items() if t in text), None)   # e.g. torch.save's RuntimeError
     if code is not None:
         where = getattr(e, "filename", None)
         what = e.strerror if isinstance(e, OSError) and e.strerror else os.strerror(code)

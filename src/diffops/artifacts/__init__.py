@@ -42,4 +42,4 @@ def load_weights(module, path: Path, spec_path: Path) -> None:
 def producing_run_id(output_dir: Path, spec_name: str = "model.json") -> str | None:
     """The MLflow run that wrote a stage output (None if it was made without tracking)."""
     spec = Path(output_dir) / spec_name
-    return json.loads(spec.read_text()).get("mlflow_run_id") if spec.is_file() else None
+    return read_spec(spec, "a diffops stage").get("mlflow_run_id") if spec.is_file() else None

@@ -26,7 +26,7 @@ from pathlib import Path
 from PIL import Image, ImageFile, UnidentifiedImageError
 from tqdm import tqdm
 
-from ..utils.io import write_json_atomic
+from ..utils.io import naming_disk_errors, write_json_atomic
 from ..utils.signals import interrupts_raise
 
 from .containers import Edm2Writer, LmdbWriter, dest_kind, edm2_name, encode_png, tmp_path
@@ -114,7 +114,7 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
     status, t0 = "failed", time.perf_counter()
     pbar = tqdm(total=n, unit="img", desc="convert", disable=not progress, smoothing=0.1)
     try:
-        with interrupts_raise():      # SIGTERM ends like Ctrl-C: the partial output is removed
+        with interrupts_raise(), naming_disk_errors(dest):  # SIGTERM ends like Ctrl-C: the partial output is removed
             for i, (payload, size, error) in enumerate(_results(src, n, transform_args, codec, lmdb_quality,
                                                                 num_workers, batch_size)):
                 _write_one(i, payload, size, error, src, writer, kind, on_error, stats)
@@ -126,10 +126,6 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
             status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
-        raise
-    except OSError as e:
-        if e.filename is None:          # zipfile and lmdb do not say which file; the output is this one
-            raise OSError(e.errno, e.strerror or str(e), str(dest)) from e
         raise
     finally:
         pbar.close()

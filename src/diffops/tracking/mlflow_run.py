@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import mlflow
 
+from ..artifacts import read_spec
 from ..utils.redact import redact
 from ..utils.signals import interrupts_raise
 from .store import TrackingUnavailable, check_reachable, connect_uri, create_tables, recorded_store
@@ -155,7 +155,7 @@ def producing_store(output_dir: Path, spec_name: str = "model.json") -> tuple[st
     store its mlflow_tracking_uri names: store.recorded_store), checked to answer and to hold the run;
     None when the output was made without tracking. Stages call it before computing what they log there."""
     spec_path = Path(output_dir) / spec_name
-    spec = json.loads(spec_path.read_text()) if spec_path.is_file() else {}
+    spec = read_spec(spec_path, "a diffops stage") if spec_path.is_file() else {}
     if not spec.get("mlflow_run_id"):
         return None
     run_id, uri = spec["mlflow_run_id"], recorded_store(spec.get("mlflow_tracking_uri"), tracking_uri())

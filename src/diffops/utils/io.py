@@ -60,11 +60,33 @@ def atomic_dir(out_dir: Path):
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        yield tmp
+        with naming_disk_errors(tmp):
+            yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     replace_dir(tmp, out_dir)
+
+
+DISK_ERRNO_TEXT = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
+                   "Read-only file system": errno.EROFS}
+
+
+@contextlib.contextmanager
+def naming_disk_errors(path: Path):
+    """A full or read-only disk met inside becomes an OSError naming `path`, also when the library that
+    met it lost the errno or the file name (zipfile, lmdb, safetensors' "I/O error: ... (os error 28)")."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno in DISK_ERRNO_TEXT.values():
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
+    except Exception as e:
+        code = next((c for t, c in DISK_ERRNO_TEXT.items() if t in str(e)), None)
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from e
 
 
 def replace_dir(tmp: Path, out_dir: Path) -> None:
