@@ -1,9 +1,9 @@
-"""nets/encoder.py and nets/shift_decoder.py."""
+"""nets/encoder.py, nets/shift_decoder.py and the UNet in parts (nets/unet.py)."""
 import torch
 
 from diffops.nets.encoder import Encoder
-from diffops.nets.shift_decoder import ShiftDecoder, unet_decode, unet_encode
-from diffops.nets.unet import build_unet
+from diffops.nets.shift_decoder import ShiftDecoder
+from diffops.nets.unet import build_unet, unet_decode, unet_encode
 
 SPEC = dict(resolution=16, block_channels=[8, 16], attention=[False, True], layers_per_block=1, norm_num_groups=4,
             dropout=0.0)

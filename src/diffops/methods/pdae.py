@@ -26,8 +26,8 @@ from ..config import MethodConfig
 from ..diffusion.ddpm import T, DDPMSchedule
 from ..diffusion.edm import edm_coefficients
 from ..nets.encoder import Encoder
-from ..nets.shift_decoder import ShiftDecoder, unet_decode, unet_encode
-from ..nets.unet import unet_kwargs
+from ..nets.shift_decoder import ShiftDecoder
+from ..nets.unet import unet_decode, unet_encode, unet_kwargs
 from .base import Method
 
 

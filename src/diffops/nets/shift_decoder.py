@@ -9,43 +9,16 @@ on z through a second adaptive GroupNorm in every ResBlock:
 
 Here the backbone is diffusers' UNet2DModel (nets/unet.py), whose ResnetBlock2D adds the timestep
 embedding before GroupNorm ("default" time_embedding_norm), so AdaGN_t(h) = GN(h + temb) and z enters
-as the outer scale/shift, exactly where PDAE puts it. The helpers below run the frozen UNet in two
-halves (UNet2DModel.forward steps 1-3 and 4-6) so that one pass of the encoder half feeds both decoders.
+as the outer scale/shift, exactly where PDAE puts it. nets/unet.py runs the frozen UNet in two halves
+(unet_encode, unet_decode) so that one pass of the encoder half feeds both decoders.
 Pure modules: they know nothing of noise levels beyond the scalar timestep they are given.
 """
 from __future__ import annotations
 
 import torch
-from diffusers import UNet2DModel
 from torch import nn
 
 from .unet import build_unet
-
-
-# ----------------------------------------------------------------------------
-# The frozen UNet in two halves (diffusers UNet2DModel.forward, for the block types build_unet uses).
-
-def unet_encode(unet: UNet2DModel, sample: torch.Tensor, timestep: torch.Tensor):
-    """Steps 1-3 of UNet2DModel.forward: (h, skips, emb), h being the middle block's input."""
-    timesteps = timestep.reshape(-1).to(sample.device) * torch.ones(sample.shape[0], device=sample.device)
-    emb = unet.time_embedding(unet.time_proj(timesteps).to(sample.dtype))
-    h = unet.conv_in(sample)
-    skips = (h,)
-    for block in unet.down_blocks:
-        h, res = block(hidden_states=h, temb=emb)
-        skips += res
-    # Attention blocks leave channels-last strides; made contiguous because torch 2.13's CPU GroupNorm
-    # backward segfaults on a channels-last input that does not require grad (the shift branch's case).
-    return h.contiguous(), tuple(s.contiguous() for s in skips), emb
-
-
-def unet_decode(unet: UNet2DModel, h: torch.Tensor, skips: tuple, emb: torch.Tensor) -> torch.Tensor:
-    """Steps 4-6 of UNet2DModel.forward: the frozen decoder half's output F."""
-    h = unet.mid_block(h, emb)
-    for block in unet.up_blocks:
-        res, skips = skips[-len(block.resnets):], skips[:-len(block.resnets)]
-        h = block(h, res, emb)
-    return unet.conv_out(unet.conv_act(unet.conv_norm_out(h)))
 
 
 # ----------------------------------------------------------------------------

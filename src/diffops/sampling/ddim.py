@@ -39,15 +39,26 @@ def ddim(eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.
         pairs = list(zip(reversed(seq), reversed([-1] + seq[:-1])))
     else:
         pairs = list(zip(seq, seq[1:] + [-2]))
-    abar = lambda t: 1.0 if t == -1 else 0.0 if t == -2 else float(sched.alphas_cumprod[t])  # noqa: E731
     x = x.to(torch.float32)
     for t, t_next in tqdm(pairs, desc=desc, disable=not progress, leave=False):
-        a, a_next = abar(t), abar(t_next)
         eps = eps_fn(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device))
-        x0 = ((x - (1 - a) ** 0.5 * eps) / a**0.5).clamp(-1, 1)
-        eps = (x / a**0.5 - x0) / (1 / a - 1) ** 0.5
-        x = a_next**0.5 * x0 + (1 - a_next) ** 0.5 * eps
+        x = ddim_step(x, eps, abar(sched, t), abar(sched, t_next), clamp=True)
     return x
+
+
+def abar(sched: DDPMSchedule, t: int) -> float:
+    """abar_t of the schedule, with the reference's ends: t = -1 is the clean image (1), t = -2 pure noise (0)."""
+    return 1.0 if t == -1 else 0.0 if t == -2 else float(sched.alphas_cumprod[t])
+
+
+def ddim_step(x: torch.Tensor, eps: torch.Tensor, a: float, a_next: float, clamp: bool = False) -> torch.Tensor:
+    """One deterministic DDIM step from abar_t = a to abar_t' = a_next (Song et al. 2021, Eq. 12 with eta = 0);
+    clamp: x0^ clamped to [-1, 1] and eps recomputed to match (DiTi's step, the module doc)."""
+    x0 = (x - (1 - a) ** 0.5 * eps) / a**0.5
+    if clamp:
+        x0 = x0.clamp(-1, 1)
+        eps = (x / a**0.5 - x0) / (1 / a - 1) ** 0.5
+    return a_next**0.5 * x0 + (1 - a_next) ** 0.5 * eps
 
 
 def masked_guided_ddim(method, D, shift, x: torch.Tensor, z: torch.Tensor | None, num_steps: int,
