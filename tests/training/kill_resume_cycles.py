@@ -87,7 +87,8 @@ def main(cycles: int, seed: int) -> bool:
         t0 = time.perf_counter()
         finish(start_train(folder, "reference", "reference-state"), folder)
         print(f"uninterrupted run: {time.perf_counter() - t0:.1f} s")
-        print(f"{'cycle':>5}  {'signal':<7} {'delay':>6}  {'resumed from':<22} {'exit':>4}  last stored step  run status")
+        print(f"{'cycle':>5}  {'signal':<7} {'delay':>6}  {'resumed from':<22} {'exit':>4}  "
+              f"last stored step  run status")
         for cycle in range(1, cycles + 1):
             sig = (signal.SIGKILL, signal.SIGTERM)[(cycle - 1) % 2]
             delay_s = rng.uniform(0, 0.6)

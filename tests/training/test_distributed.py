@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import mlflow
-import pytest
 import yaml
 from safetensors.torch import load_file
 

@@ -69,8 +69,10 @@ def checkpoint_problem(path: Path) -> str | None:
         f = Path(path) / name
         if not f.is_file():
             return f"{name} is missing"
-        if f.stat().st_size != record["bytes"]:
-            return f"{name} is truncated ({f.stat().st_size} of {record['bytes']} bytes)"
+        size = f.stat().st_size
+        if size != record["bytes"]:
+            return f"{name} is {'truncated' if size < record['bytes'] else 'longer than written'} " \
+                   f"({size} of {record['bytes']} bytes)"
         if file_sha256(f) != record["sha256"]:
             return f"{name} is corrupt (its sha256 differs from the one recorded)"
     return None
