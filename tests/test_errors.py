@@ -117,6 +117,19 @@ def full_disk_convert(tmp):
             "--transform", "center-crop", "--resolution", "32", "--num-workers", "1", "--no-mlflow"]
 
 
+def unreachable_optuna_storage(tmp):
+    write_prepared(tmp / "data")
+    return ["sweep", "--params", str(params_file(tmp)), "--data", str(tmp / "data"), "--n-trials", "1",
+            "--storage", "postgresql://postgres:hunter2@127.0.0.1:1/nope"]
+
+
+def unreachable_tracking_server(tmp, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:hunter2@127.0.0.1:1")
+    write_prepared(tmp / "data")
+    return ["train", "--params", str(params_file(tmp)), "--data", str(tmp / "data"), "--out", str(tmp / "m"),
+            "--state", str(tmp / "state")]
+
+
 CASES = [
     ("params file not UTF-8", non_utf8_params, ["params.yaml", "not UTF-8", "byte 16"]),
     ("params file not YAML", not_yaml_params, ["params.yaml"]),
@@ -131,6 +144,8 @@ CASES = [
     ("--out on a read-only file system", read_only_out, ["read-only file system"]),
     ("raw folder with no readable image", no_readable_image, ["img_align_celeba", "no readable image"]),
     ("container on a full disk", full_disk_convert, ["d.zip", "No space left on device", "free some space"]),
+    ("Optuna storage that does not answer", unreachable_optuna_storage, ["sweep.storage", "postgres:***@"]),
+    ("MLflow server that does not answer", unreachable_tracking_server, ["127.0.0.1:1"]),
 ]
 
 
@@ -139,13 +154,15 @@ def run(argv, debug=False):
 
 
 @pytest.mark.parametrize("kind,setup,words", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_naming_what_to_fix(kind, setup, words, tmp_path, mlflow_uri):
-    result = run(setup(tmp_path))
+def test_bad_input_is_one_line_naming_what_to_fix(kind, setup, words, tmp_path, mlflow_uri, monkeypatch):
+    argv = setup(tmp_path, monkeypatch) if "monkeypatch" in setup.__code__.co_varnames else setup(tmp_path)
+    result = run(argv)
     assert result.exit_code != 0 and result.exception is None or isinstance(result.exception, SystemExit)
     lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "img/s]" not in ln]   # no progress bars
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     for word in words:
         assert word in lines[0], lines[0]
+    assert "hunter2" not in result.output
     if (tmp_path / "thesis").exists():
         assert (tmp_path / "thesis" / "thesis.tex").read_text() == "precious"
     assert not list(tmp_path.glob("**/*.tmp")), "a temporary output was left behind"
@@ -166,8 +183,10 @@ if __name__ == "__main__":            # the README's table: python -m tests.test
     import tempfile
     print("| bad input | the one line |\n|---|---|")
     for kind, setup, _ in CASES:
-        with tempfile.TemporaryDirectory() as d:
-            out = run(setup(Path(d))).stderr.strip().replace(d, "…").replace("|", "\\|")
+        with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
+            argv = setup(Path(d), mp) if "monkeypatch" in setup.__code__.co_varnames else setup(Path(d))
+            lines = [ln for ln in run(argv).stderr.splitlines() if ln.strip() and "img/s]" not in ln]
+            out = lines[-1].replace(d, "…").replace("|", "\\|")
         print(f"| {kind} | `{out}` |")
     from .helpers.filesystems import unmount_all
     unmount_all()

@@ -127,8 +127,9 @@ def check(params_path):
     from .config import flatten
     from .methods import METHODS
     from .stages.common import load
+    from .utils.redact import redact
     for k, v in flatten(load(params_path, methods=METHODS)).items():
-        click.echo(f"{k} = {v}")
+        click.echo(f"{k} = {redact(v)}")
 
 
 @main.command()

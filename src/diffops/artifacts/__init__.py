@@ -37,9 +37,3 @@ def load_weights(module, path: Path, spec_path: Path) -> None:
         detail = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e))
         raise ValueError(f"{path}: these weights are of another architecture than {spec_path} describes "
                          f"({detail[:160]}); use the weights and spec written together") from None
-
-
-def producing_run_id(output_dir: Path, spec_name: str = "model.json") -> str | None:
-    """The MLflow run that wrote a stage output (None if it was made without tracking)."""
-    spec = Path(output_dir) / spec_name
-    return read_spec(spec, "a diffops stage").get("mlflow_run_id") if spec.is_file() else None

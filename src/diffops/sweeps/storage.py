@@ -24,7 +24,9 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
+from ..config import ConfigError
 from ..tracking.store import schema_lock
+from ..utils.redact import redact
 
 WORKER = "diffops.worker"          # trial user attr: "host:pid:process start time"
 RETRIED = "diffops.retried"        # trial user attr: the trial was failed by its worker's death and enqueued again
@@ -55,9 +57,15 @@ def make_storage(url: str, root: Path | None = None, on_stale=None, *, heartbeat
                         if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
                         else "failed_trial_callback")
             heartbeat = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, callback: stale}
-        with schema_lock(url), warnings.catch_warnings():   # workers started together on a fresh database
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)    # create its tables once
-            return optuna.storages.RDBStorage(url, **heartbeat)
+        import sqlalchemy
+        try:
+            with schema_lock(url), warnings.catch_warnings():   # workers started together on a fresh database
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)    # create its tables once
+                return optuna.storages.RDBStorage(url, **heartbeat)
+        except sqlalchemy.exc.OperationalError as e:
+            reason = str(e.orig or e).strip().splitlines()[0]
+            raise ConfigError("sweep.storage", f"cannot open {redact(url)} ({reason}); start the database, "
+                                               f"fix the URL, or pass --storage") from None
     from optuna.storages.journal import JournalFileBackend, JournalStorage
     path = Path(url) if Path(url).is_absolute() or root is None else Path(root) / url
     ignored_dir(path.parent)
