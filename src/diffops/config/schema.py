@@ -4,6 +4,7 @@
     ddpm.py      ddpm, erd, erd_train (and the loss-weighting names)
     sweep.py     sweep (and the sweep.space / sweep.budget grammar)
     diti.py      diti
+    asyrp.py     asyrp
     platform.py  convert, encode, vae, latent
     tiw.py       bias_split, discriminator, tiw, tiw_train
 
@@ -21,6 +22,8 @@ from .core import (
 from .core import RULES as _CORE_RULES
 from .ddpm import ERD_TRAIN, DDPMConfig, ERDConfig, _check_ddpm
 from .ddpm import RULES as _DDPM_RULES
+from .asyrp import AsyrpConfig, _check_asyrp
+from .asyrp import RULES as _ASYRP_RULES
 from .diti import DiTiConfig, _check_diti
 from .diti import RULES as _DITI_RULES
 from .platform import ConvertConfig, EncodeConfig, LatentConfig, VAEConfig, _check_data_platform
@@ -48,6 +51,7 @@ class Config:
     tracking:               TrackingConfig   = TrackingConfig()
     sweep:                  SweepConfig      = SweepConfig()
     diti:                   DiTiConfig       = DiTiConfig()
+    asyrp:                  AsyrpConfig      = AsyrpConfig()
     convert:                ConvertConfig    = ConvertConfig()
     encode:                 EncodeConfig     = EncodeConfig()
     vae:                    VAEConfig        = VAEConfig()
@@ -62,13 +66,14 @@ class Config:
 SECTIONS = {f.name: f.type for f in fields(Config)}  # section name -> dataclass, in params.yaml order
 
 # Allowed values per dotted key. method.name is checked against the registry the loader is given.
-RULES = {**_CORE_RULES, **_DDPM_RULES, **_SWEEP_RULES, **_DITI_RULES, **_PLATFORM_RULES, **_TIW_RULES}
+RULES = {**_CORE_RULES, **_DDPM_RULES, **_SWEEP_RULES, **_DITI_RULES, **_ASYRP_RULES, **_PLATFORM_RULES, **_TIW_RULES}
 
 def check_config(cfg: Config) -> None:
     """Rules on whole lists and between keys, area by area. Each error names the key to change."""
     _check_core(cfg)
     _check_ddpm(cfg)
     _check_diti(cfg)
+    _check_asyrp(cfg)
     _check_data_platform(cfg)
     _check_tiw(cfg)
     check_sweep(cfg.sweep)       # sweep.space / sweep.budget name keys of every section
@@ -79,6 +84,6 @@ def check_config(cfg: Config) -> None:
 __all__ = [
     'CELEBA_ATTRIBUTES', 'DEFAULT_METHOD_NAMES', 'SECTIONS', 'RULES', 'Config', 'ConfigError', 'check_config',
     'GenerateConfig', 'DataConfig', 'FeatureNetConfig', 'ModelConfig', 'MethodConfig', 'EDMConfig', 'TrainConfig',
-    'DDPMConfig', 'ERDConfig', 'SampleConfig', 'EvaluateConfig', 'TrackingConfig', 'SweepConfig', 'DiTiConfig', 'ConvertConfig', 'EncodeConfig',
+    'DDPMConfig', 'ERDConfig', 'SampleConfig', 'EvaluateConfig', 'TrackingConfig', 'SweepConfig', 'DiTiConfig', 'AsyrpConfig', 'ConvertConfig', 'EncodeConfig',
     'VAEConfig', 'LatentConfig', 'BiasSplitConfig', 'DiscriminatorConfig', 'TIWConfig',
 ]
