@@ -20,4 +20,7 @@ GROUPS = {
              "          diffops diti probe && diffops diti counterfactual && diffops diti manipulate",
              {"train": "train_representation", "probe": "diti_probe", "counterfactual": "diti_counterfactual",
               "manipulate": "diti_manipulation"}),
+    "asyrp": ("Asyrp h-space editing on the frozen EDM model (params: asyrp.*; pipelines/asyrp-quickstart).\n\n"
+              "\b\nExample:  diffops asyrp invert && diffops asyrp train && diffops asyrp edit",
+              {"invert": "asyrp_invert", "train": "asyrp_train", "edit": "asyrp_edit"}),
 }

@@ -1,0 +1,84 @@
+"""The Asyrp stages end to end on tiny data: invert -> train Delta h -> edit, with their MLflow runs and the
+metrics file; a stale inversion cache is refused by name."""
+import json
+
+import mlflow
+import pytest
+import torch
+
+from diffops.artifacts.asyrp import load_delta_h, load_inversion
+from diffops.config import load_params
+from diffops.methods import METHODS
+from diffops.stages.asyrp_edit import run as run_edit
+from diffops.stages.asyrp_invert import run as run_invert
+from diffops.stages.asyrp_train import run as run_train
+
+from ..conftest import write_prepared
+from tests.helpers.diti import write_edm_model, write_featurenet
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+ASYRP = {"train_images": 4, "test_images": 2, "inversion_steps": 4, "train_steps": 4, "edit_steps": 6,
+         "epochs": 2, "batch_size": 2, "lr": 0.1, "t_edit": 400, "t_boost": 200, "grid_images": 2}
+
+
+def asyrp_config(**asyrp):
+    return load_params({"data": {"resolution": 8, "crop": 8},
+                        "model": {"block_channels": [8, 8], "attention": [False, True], "norm_num_groups": 4},
+                        "tracking": {"experiment": "test-asyrp", "system_metrics": False},
+                        "asyrp": {**ASYRP, **asyrp}}, methods=METHODS)
+
+
+@pytest.fixture
+def setup(tmp_path, mlflow_uri, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = asyrp_config()
+    data = write_prepared(tmp_path / "data", resolution=8, counts=(8, 4, 12))
+    edm = write_edm_model(tmp_path / "edm", cfg)
+    featurenet = write_featurenet(tmp_path / "featurenet", cfg.featurenet.attributes)
+    return cfg, data, edm, featurenet, tmp_path
+
+
+def test_invert_train_edit(setup):
+    cfg, data, edm, featurenet, tmp = setup
+    inv = run_invert(cfg, data, edm, tmp / "inversion", progress=False)
+    spec, splits = load_inversion(tmp / "inversion")
+    assert spec["key"]["inversion_steps"] == 4 and len(spec["ids"]["train"]) == 4 and len(spec["ids"]["test"]) == 2
+    assert splits["test"]["x_T"].shape == (2, 3, 8, 8) and splits["test"]["images"].dtype == torch.uint8
+    assert mlflow.get_run(inv["mlflow_run_id"]).info.status == "FINISHED"
+
+    trained = run_train(cfg, tmp / "inversion", edm, featurenet, tmp / "model", progress=False)
+    assert trained["optimizer_steps"] == 2 * 2 * 2                # epochs x batches x the steps t >= t_edit (999, 666)
+    assert trained["t_edit"] == 400 and trained["t_rule"].startswith("explicit")
+    net, _ = load_delta_h(tmp / "model")
+    assert net.conv1.in_channels == 8
+    run = mlflow.get_run(trained["mlflow_run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["asyrp.t_edit_used"] == "400"
+    assert run.data.tags["asyrp.t_rule"].startswith("explicit") and "loss" in run.data.metrics
+
+    m = run_edit(cfg, tmp / "inversion", edm, featurenet, [tmp / "model"], tmp / "edit", tmp / "metrics.json",
+                 progress=False)
+    saved = json.loads((tmp / "metrics.json").read_text())
+    for key in ("change_rate", "change_rate_random", "other_attr_change"):
+        assert 0 <= saved[key] <= 1 and f"{key}_se" in saved
+    assert saved["num_images"] == 2 and "fd_attrnet" in saved and saved == json.loads(json.dumps(m))
+    assert saved["protocol"]["coefficients"] == [4 / 6]
+    assert (tmp / "edit" / "grid.png").exists()
+    assert len(json.loads((tmp / "edit" / "grid.json").read_text())["rows"]) == 4
+    run = mlflow.get_run(trained["mlflow_run_id"])
+    assert run.data.metrics["asyrp.change_rate"] == m["change_rate"]
+    assert {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)} >= {"asyrp", "edit"}
+
+    # Two edits combine, each at 1 / sqrt(2); the metrics are about the first one's attribute.
+    m2 = run_edit(cfg, tmp / "inversion", edm, featurenet, [tmp / "model", tmp / "model"], tmp / "edit2",
+                  tmp / "metrics2.json", progress=False)
+    assert m2["protocol"]["coefficients"] == pytest.approx([4 / 6 / 2**0.5] * 2)
+
+
+def test_a_stale_inversion_is_refused_by_name(setup):
+    cfg, data, edm, featurenet, tmp = setup
+    run_invert(cfg, data, edm, tmp / "inversion", progress=False)
+    with pytest.raises(ValueError, match="asyrp.inversion_steps = 4, the params say 6"):
+        run_train(asyrp_config(inversion_steps=6), tmp / "inversion", edm, featurenet, tmp / "model", progress=False)
+    with pytest.raises(ValueError, match="asyrp.test_images: 50 asked"):
+        run_invert(asyrp_config(test_images=50), data, edm, tmp / "inv2", progress=False)
