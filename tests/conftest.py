@@ -1,3 +1,4 @@
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -32,11 +33,21 @@ def one_thread():
     """For tests of tiny tensors, where a second thread only adds synchronisation (and, on a loaded
     machine, spin-waiting that made them 10-30x slower). Use with
     `pytestmark = pytest.mark.usefixtures("one_thread")`; restored after each test."""
+    with single_thread():
+        yield
+
+
+@contextlib.contextmanager
+def single_thread():
+    """torch on one thread inside (for module-scoped fixtures, which run before `one_thread`): a run and
+    its replay must round the same way to compare bit for bit."""
     import torch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def write_prepared(root: Path, resolution: int = 8, counts=(32, 8, 8), seed: int = 0) -> Path:

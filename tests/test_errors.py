@@ -2,7 +2,7 @@
 or path, nothing finished is replaced, and `diffops --debug` shows the traceback instead.
 
 `python -m tests.test_errors` prints the table of kinds and messages that the README quotes."""
-import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -20,6 +20,8 @@ from .conftest import write_prepared
 from .helpers.filesystems import small_filesystem
 
 TINY_UNET = {"resolution": 8, "block_channels": [8, 8], "attention": [False, False], "norm_num_groups": 4}
+TINY_PARAMS = {"data": {"resolution": 8, "crop": 8},
+               "model": {"block_channels": [8, 8], "attention": [False, False], "norm_num_groups": 4}}
 
 
 def exported_model(folder: Path, unet=TINY_UNET) -> Path:
@@ -117,6 +119,15 @@ def full_disk_convert(tmp):
             "--transform", "center-crop", "--resolution", "32", "--num-workers", "1", "--no-mlflow"]
 
 
+def full_disk_checkpoints(tmp):
+    write_prepared(tmp / "data")
+    small = small_filesystem(tmp / "small", "64k")
+    text = yaml.safe_dump({"train": {"duration_kimg": 0.032, "batch_size": 8, "checkpoint_every_kimg": 0.016,
+                                     "num_workers": 0}, "tracking": {"system_metrics": False}} | TINY_PARAMS)
+    return ["train", "--params", str(params_file(tmp, text)), "--data", str(tmp / "data"), "--out", str(tmp / "m"),
+            "--state", str(small / "state")]
+
+
 def unreachable_optuna_storage(tmp):
     write_prepared(tmp / "data")
     return ["sweep", "--params", str(params_file(tmp)), "--data", str(tmp / "data"), "--n-trials", "1",
@@ -144,9 +155,17 @@ CASES = [
     ("--out on a read-only file system", read_only_out, ["read-only file system"]),
     ("raw folder with no readable image", no_readable_image, ["img_align_celeba", "no readable image"]),
     ("container on a full disk", full_disk_convert, ["d.zip", "No space left on device", "free some space"]),
+    ("checkpoints on a full disk", full_disk_checkpoints, ["small/state/checkpoint-", "No space left on device"]),
     ("Optuna storage that does not answer", unreachable_optuna_storage, ["sweep.storage", "postgres:***@"]),
     ("MLflow server that does not answer", unreachable_tracking_server, ["127.0.0.1:1"]),
 ]
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without its progress bars (tqdm redraws a line with carriage returns)."""
+    parts = re.split(r"[\r\n]", stderr)
+    return [p for p in (re.sub(r"^.*?(?<![A-Za-z])(?=Error: )", "", q) for q in parts)
+            if p.strip() and not re.search(r"\d+(img|kimg|it|batch|chunk)?/s\]|\?\w*/s\]", p)]
 
 
 def run(argv, debug=False):
@@ -158,7 +177,7 @@ def test_bad_input_is_one_line_naming_what_to_fix(kind, setup, words, tmp_path, 
     argv = setup(tmp_path, monkeypatch) if "monkeypatch" in setup.__code__.co_varnames else setup(tmp_path)
     result = run(argv)
     assert result.exit_code != 0 and result.exception is None or isinstance(result.exception, SystemExit)
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and "img/s]" not in ln]   # no progress bars
+    lines = error_lines(result.stderr)
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     for word in words:
         assert word in lines[0], lines[0]
@@ -185,7 +204,7 @@ if __name__ == "__main__":            # the README's table: python -m tests.test
     for kind, setup, _ in CASES:
         with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
             argv = setup(Path(d), mp) if "monkeypatch" in setup.__code__.co_varnames else setup(Path(d))
-            lines = [ln for ln in run(argv).stderr.splitlines() if ln.strip() and "img/s]" not in ln]
+            lines = error_lines(run(argv).stderr)
             out = lines[-1].replace(d, "…").replace("|", "\\|")
         print(f"| {kind} | `{out}` |")
     from .helpers.filesystems import unmount_all

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from diffops.training import checkpoint as ckpt
 from diffops.training.loop import train
 
-from ..conftest import tiny_config, write_prepared
+from ..conftest import single_thread, tiny_config, write_prepared
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,7 +21,8 @@ CFG = {"train.duration_kimg": 0.06}          # 15 steps of 4 images; checkpoints
 def uninterrupted(tmp_path_factory):
     root = tmp_path_factory.mktemp("uninterrupted")
     data = write_prepared(root / "data")
-    train(tiny_config(**CFG), data, root / "out", root / "state")
+    with single_thread():
+        train(tiny_config(**CFG), data, root / "out", root / "state")
     return data, load_file(root / "out" / "ema.safetensors")
 
 

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from diffops.stages.train import run as train
 
-from ..conftest import tiny_config, write_prepared
+from ..conftest import single_thread, tiny_config, write_prepared
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -46,7 +46,8 @@ def uninterrupted(tmp_path_factory, _mlflow_store):
         mp.setenv("MLFLOW_TRACKING_URI", _mlflow_store)
         mlflow.set_tracking_uri(_mlflow_store)
         data = write_prepared(root / "data")
-        train(tiny_config(**CFG), data, root / "out", root / "state")
+        with single_thread():
+            train(tiny_config(**CFG), data, root / "out", root / "state")
     return data, history(run_id_of(root / "out")), load_file(root / "out" / "ema.safetensors")
 
 

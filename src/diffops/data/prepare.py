@@ -127,7 +127,7 @@ def _prepare_into(tmp, raw_root, names, attrs, rows, crop, resolution, on_error,
     seconds = time.perf_counter() - t0
     empty = [s for s, r in rows.items() if (r or s == "train") and not ok[r].any()]
     if empty:                   # an empty split would replace a good container and fail the next stage
-        first = f"; e.g. {errors[0]}" if errors else ""
+        first = "; e.g. " + errors[0].replace("\t", ": ") if errors else ""
         raise ValueError(f"{raw_root / IMAGE_DIR}: no readable image in the {'/'.join(empty)} split "
                          f"({len(errors)} of {len(names)} unreadable{first}); nothing was written, "
                          f"the previous output is kept")

@@ -4,11 +4,9 @@ checkpoint's EMA model is scored (fd_attrnet of evaluate.checkpoint_num_images q
 against kimg in the run and in --fd-plots."""
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
-import mlflow
 
 from ..artifacts.discriminator import load_discriminator
 from ..config import ConfigError
@@ -23,40 +21,9 @@ from ..utils.io import write_json_atomic
 from .common import PARAMS, load, one_line_errors, path, output_folder, output_file
 
 
-class TrainingTracker(MlflowTracker):
-    """The MLflow tracker of the training loop (training/tracker.py's protocol). A resumed run holds each
-    metric once per step: a point at a step the run already stores (logged again by the replay after a
-    crash, with the same value: checkpoints hold the loop's metric window) is dropped."""
-
-    stored_steps: dict[str, int] = {}       # metric -> the last step the open run stored before start
-
-    @contextlib.contextmanager
-    def start(self, run_id: str | None = None):
-        with super().start(run_id) as tracker:
-            self.stored_steps = last_stored_steps(self.run_id) if self.resumed else {}
-            yield tracker
-
-    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
-        if step is not None:
-            metrics = {k: v for k, v in metrics.items() if step > self.stored_steps.get(k, -1)}
-        if metrics:
-            super().log_metrics(metrics, step)
-
-    def end_abandoned_run(self, run_id: str) -> None:
-        """A run whose checkpoints were discarded: a killed training left it RUNNING; it ends KILLED."""
-        client = mlflow.MlflowClient()
-        if run_id != self.default_run_id and client.get_run(run_id).info.status == "RUNNING":
-            client.set_terminated(run_id, "KILLED")
-
-
-def last_stored_steps(run_id: str) -> dict[str, int]:
-    client = mlflow.MlflowClient()
-    return {k: max(m.step for m in client.get_metric_history(run_id, k)) for k in client.get_run(run_id).data.metrics}
-
-
-def tracker_for(cfg, stage: str, run_name: str | None = None, run_id: str | None = None) -> TrainingTracker:
+def tracker_for(cfg, stage: str, run_name: str | None = None, run_id: str | None = None) -> MlflowTracker:
     """The MLflow tracker of a training stage (run_id: log into that run, e.g. a sweep trial's)."""
-    return TrainingTracker(cfg.tracking.experiment, run_name=run_name or f"train-{cfg.method.name}", stage=stage,
+    return MlflowTracker(cfg.tracking.experiment, run_name=run_name or f"train-{cfg.method.name}", stage=stage,
                            system_metrics=cfg.tracking.system_metrics, run_id=run_id)
 
 
@@ -103,7 +70,7 @@ def checkpoint_fd(cfg, data_dir, featurenet_dir, tracker, then=None):
     return on_checkpoint
 
 
-def write_curve(tracker: TrainingTracker, plots, metric: str = "loss") -> None:
+def write_curve(tracker: MlflowTracker, plots, metric: str = "loss") -> None:
     """The run's `metric` against kimg as a dvc plots file (main process only: the others have no run)."""
     if plots is not None and tracker.run_id is not None:
         write_json_atomic(Path(plots), metric_curve(tracker.run_id, y=metric))

@@ -14,7 +14,9 @@ class MlflowTracker:
     """Opens (or reopens) the MLflow run of a training; ends it FINISHED, FAILED or KILLED.
 
     run_id: log into this existing run (e.g. a sweep trial's nested run, or a run the stage named).
-    start(resume_run_id) prefers the run a resumed checkpoint belongs to.
+    start(resume_run_id) prefers the run a resumed checkpoint belongs to. A resumed run holds each metric
+    once per step: a point at a step the run already stores (logged again by the replay after a crash,
+    with the same value: checkpoints hold the loop's metric window) is dropped.
     """
 
     def __init__(self, experiment: str, run_name: str, stage: str, system_metrics: bool = False,
@@ -23,6 +25,7 @@ class MlflowTracker:
         self.system_metrics, self.default_run_id = system_metrics, run_id
         self.run_id = self.tracking_uri = None
         self.resumed = False
+        self.stored_steps: dict[str, int] = {}      # metric -> the last step the reopened run stored
         ensure_store(tracking_uri())    # made before the training starts: fail now, not after its compute
 
     @contextlib.contextmanager
@@ -32,6 +35,7 @@ class MlflowTracker:
                          system_metrics=self.system_metrics) as run:
             # tracking_uri goes into model.json (a DVC output): recorded without its password
             self.run_id, self.tracking_uri, self.resumed = run.info.run_id, redact(mlflow.get_tracking_uri()), bool(run_id)
+            self.stored_steps = last_stored_steps(self.run_id) if self.resumed else {}
             try:
                 yield self
             finally:
@@ -41,12 +45,22 @@ class MlflowTracker:
         log_flat_params(params)
 
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        if step is not None:
+            metrics = {k: v for k, v in metrics.items() if step > self.stored_steps.get(k, -1)}
+        if not metrics:
+            return
         # Queued and written by MLflow's logging thread, so a step does not wait on the store; flush()
         # before each checkpoint keeps "what a checkpoint saw is stored" (an exact resume's history).
         mlflow.log_metrics(metrics, step=step, synchronous=False)
 
     def flush(self) -> None:
         mlflow.flush_async_logging()
+
+    def end_abandoned_run(self, run_id: str) -> None:
+        """A run whose checkpoints were discarded: a killed training left it RUNNING; it ends KILLED."""
+        client = mlflow.MlflowClient()
+        if run_id != self.default_run_id and client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, "KILLED")
 
     def log_dict(self, obj: dict, name: str) -> None:
         mlflow.log_dict(redact_values(obj), name)
@@ -66,3 +80,8 @@ class MlflowTracker:
     def log_generator_model(self, model_dir: Path, cfg) -> None:
         from .pyfunc_model import log_generator_model
         log_generator_model(model_dir, cfg)
+
+
+def last_stored_steps(run_id: str) -> dict[str, int]:
+    client = mlflow.MlflowClient()
+    return {k: max(m.step for m in client.get_metric_history(run_id, k)) for k in client.get_run(run_id).data.metrics}

@@ -8,7 +8,7 @@ Layout of one checkpoint (a directory, renamed into place only when complete):
     metric_window.safetensors  the per-step values since the last log point (training/loop.py MetricWindow)
     state.json             cur_nimg, step, config_hash, mlflow_run_id; files: each file's bytes and sha256
 
-The state folder carries diffops's MARKER (utils/io.py): a folder without it is the user's and is
+Only the newest KEEP checkpoints stay. The state folder carries diffops's MARKER (utils/io.py): a folder without it is the user's and is
 refused; in a marked one diffops removes checkpoint folders only, never other files.
 """
 from __future__ import annotations
@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..utils.io import MARKER, file_sha256, is_ours, mark
+from ..utils.io import MARKER, file_sha256, is_ours, mark, naming_disk_errors
 
 PREFIX = "checkpoint-"
+KEEP = 2            # the newest and the one before it: a resume falls back to it when the newest is damaged
 METRIC_WINDOW = "metric_window.safetensors"
 
 
@@ -36,6 +37,21 @@ def save_checkpoint(state_dir: Path, model: torch.nn.Module, ema: torch.nn.Modul
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        with naming_disk_errors(tmp):
+            _write_files(tmp, model, ema, optimizer, state, metric_window)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)      # a full disk leaves no half checkpoint behind
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    _fsync(final.parent)                      # the new name itself is on disk
+    for old in list_checkpoints(state_dir)[:-KEEP]:
+        shutil.rmtree(old)
+    return final
+
+
+def _write_files(tmp: Path, model, ema, optimizer, state: dict, metric_window) -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp / "model.safetensors")
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, tmp / "ema.safetensors")
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
@@ -46,10 +62,6 @@ def save_checkpoint(state_dir: Path, model: torch.nn.Module, ema: torch.nn.Modul
     for p in tmp.iterdir():
         _fsync(p)
     _fsync(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    _fsync(final.parent)                      # the new name itself is on disk
-    return final
 
 
 def _fsync(path: Path) -> None:
