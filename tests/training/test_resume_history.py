@@ -70,3 +70,18 @@ def test_killed_and_resumed_run_has_the_uninterrupted_history(signal, steps, uni
     assert history(killed) == expected_history
     ema = load_file(out / "ema.safetensors")
     assert ema.keys() == expected_ema.keys() and all(torch.equal(ema[k], expected_ema[k]) for k in ema)
+
+
+def test_a_run_killed_before_its_first_checkpoint_ends_killed(uninterrupted, tmp_path, mlflow_uri):
+    data, expected_history, _ = uninterrupted
+    out, state = tmp_path / "out", tmp_path / "state"
+    child = subprocess.run([sys.executable, "-m", "tests.training.kill_after_step", str(data), str(out), str(state),
+                            "SIGKILL", "3", json.dumps(CFG)], cwd=ROOT, capture_output=True, text=True,
+                           env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_uri, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert child.returncode == -9, child.stderr[-3000:]
+    killed = json.loads((state / "run.json").read_text())["mlflow_run_id"]
+    assert mlflow.MlflowClient().get_run(killed).info.status == "RUNNING"     # no checkpoint names it
+
+    train(tiny_config(**CFG), data, out, state)                 # nothing to resume: a new run, the old one KILLED
+    assert mlflow.MlflowClient().get_run(killed).info.status == "KILLED"
+    assert run_id_of(out) != killed and history(run_id_of(out)) == expected_history

@@ -40,7 +40,7 @@ def test_stale_checkpoints_go_the_users_files_stay_and_their_run_is_killed(tmp_p
     train(tiny_config(**{"train.lr": 1e-4}), data, tmp_path / "out", state)
     assert (state / "thesis.tex").read_text() == "\\documentclass{article}"
     assert sorted(p.name for p in state.iterdir()) == [MARKER, "checkpoint-000000020", "checkpoint-000000040",
-                                                      "thesis.tex"]
+                                                      ckpt.RUN_FILE, "thesis.tex"]
     new_runs = {json.loads((p / "state.json").read_text())["mlflow_run_id"] for p in ckpt.list_checkpoints(state)}
     assert old_run not in new_runs
     assert client.get_run(old_run).info.status == "KILLED"

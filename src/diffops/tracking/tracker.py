@@ -59,7 +59,11 @@ class MlflowTracker:
     def end_abandoned_run(self, run_id: str) -> None:
         """A run whose checkpoints were discarded: a killed training left it RUNNING; it ends KILLED."""
         client = mlflow.MlflowClient()
-        if run_id != self.default_run_id and client.get_run(run_id).info.status == "RUNNING":
+        try:
+            running = run_id != self.default_run_id and client.get_run(run_id).info.status == "RUNNING"
+        except mlflow.exceptions.MlflowException:       # in another store, or deleted: nothing to end here
+            return
+        if running:
             client.set_terminated(run_id, "KILLED")
 
     def log_dict(self, obj: dict, name: str) -> None:

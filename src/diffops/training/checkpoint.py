@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..utils.io import MARKER, file_sha256, is_ours, mark, naming_disk_errors
+from ..utils.io import MARKER, file_sha256, is_ours, mark, naming_disk_errors, write_json_atomic
 
 PREFIX = "checkpoint-"
+RUN_FILE = "run.json"   # the MLflow run of the training that writes here (also before its first checkpoint)
 KEEP = 2            # the newest and the one before it: a resume falls back to it when the newest is damaged
 METRIC_WINDOW = "metric_window.safetensors"
 
@@ -134,6 +135,18 @@ def discard_stale(state_dir: Path, config_hash: str) -> list[str]:
         shutil.rmtree(p)
     kept = {s.get("mlflow_run_id") for p, s in states.items() if s is not None and p not in other_config}
     return sorted({states[p].get("mlflow_run_id") for p in other_config} - kept - {None})
+
+
+def record_run(state_dir: Path, run_id: str) -> None:
+    write_json_atomic(Path(state_dir) / RUN_FILE, {"mlflow_run_id": run_id})
+
+
+def recorded_run(state_dir: Path) -> str | None:
+    """The run the last training in state_dir opened (a killed one may not have reached a checkpoint)."""
+    try:
+        return json.loads((Path(state_dir) / RUN_FILE).read_text()).get("mlflow_run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def read_state(path: Path) -> dict | None:

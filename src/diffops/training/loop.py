@@ -162,6 +162,9 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
         state = ckpt.load_checkpoint(resume, model, ema, optimizer)
         window = MetricWindow({k: v.to(device) for k, v in ckpt.load_metric_window(resume).items()})
         accelerator.print(f"Resuming from {resume} ({state['cur_nimg'] / 1000:.1f} kimg)")
+    previous_run = ckpt.recorded_run(state_dir) if accelerator.is_main_process else None
+    if previous_run not in (None, state["mlflow_run_id"]):
+        tracker.end_abandoned_run(previous_run)         # killed before it wrote the checkpoint resumed here
     cur_nimg, step = state["cur_nimg"], state["step"]
     ema.to(device)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -174,6 +177,8 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
 
     tracker = tracker if accelerator.is_main_process else NullTracker()
     with tracker.start(state["mlflow_run_id"]) as run:
+        if run.run_id is not None:
+            ckpt.record_run(state_dir, run.run_id)
         if not run.resumed:
             run.log_params(flatten(cfg) | {"train.num_processes": world, "train.config_hash": config_hash,
                                            "model.num_params": sum(p.numel() for p in model.parameters())})
