@@ -200,13 +200,13 @@ def test_an_internal_error_says_how_to_get_the_traceback():
 
 if __name__ == "__main__":            # the README's table: python -m tests.test_errors
     import tempfile
+    from .helpers.filesystems import unmount_all
     print("| bad input | the one line |\n|---|---|")
     for kind, setup, _ in CASES:
         with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as mp:
             argv = setup(Path(d), mp) if "monkeypatch" in setup.__code__.co_varnames else setup(Path(d))
             lines = error_lines(run(argv).stderr)
             out = lines[-1].replace(d, "…").replace("|", "\\|")
+            unmount_all()
         print(f"| {kind} | `{out}` |")
-    from .helpers.filesystems import unmount_all
-    unmount_all()
     sys.exit(0)
