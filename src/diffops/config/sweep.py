@@ -48,9 +48,10 @@ class SweepConfig:                                  # Optuna study of `diffops s
 
 RULES = {
     'sweep.study':                  NON_EMPTY,
-    'sweep.objective':              one_of('edm', 'diti', 'tiw'),
+    'sweep.objective':              one_of('edm', 'diti', 'tiw', 'asyrp'),
     'sweep.metric':                 one_of('fd_attrnet', 'attr_rate_mae', 'attrnet_precision', 'attrnet_recall', 'fid',
-                                           'kid_mean', 'precision', 'recall', 'probe_val_map', 'subgroup_tv'),
+                                           'kid_mean', 'precision', 'recall', 'probe_val_map', 'subgroup_tv',
+                                           'change_rate', 'change_rate_minus_random', 'other_attr_change'),
     'sweep.direction':              one_of('minimize', 'maximize'),
     'sweep.n_trials':               at_least(1),
     'sweep.sampler':                one_of('tpe', 'random', 'gp'),
@@ -70,7 +71,7 @@ RULES = {
 # The sweep trains on the prepared data and featurenet of the root pipeline: a trial cannot change them,
 # nor what the objective's inputs were built with (the frozen models/edm of diti, the discriminator of tiw).
 FIXED_SECTIONS = ('generate', 'data', 'featurenet', 'sweep')
-FIXED_BY_OBJECTIVE = {'edm': (), 'diti': ('model',), 'tiw': ('bias_split', 'discriminator')}
+FIXED_BY_OBJECTIVE = {'edm': (), 'diti': ('model',), 'tiw': ('bias_split', 'discriminator'), 'asyrp': ('model',)}
 
 # sweep.objective -> the metrics it can optimize and their better direction. fid, kid_mean, precision and
 # recall (Inception space) need evaluate.inception_weights and the reference stage's statistics.
@@ -81,6 +82,8 @@ METRICS = {
             'recall': 'maximize'},
     'diti': {'probe_val_map': 'maximize'},      # validation mAP: tuning on the test split would leak it
     'tiw': {'fd_attrnet': 'minimize', 'subgroup_tv': 'minimize'},
+    'asyrp': {'change_rate_minus_random': 'maximize', 'change_rate': 'maximize', 'other_attr_change': 'minimize',
+              'fd_attrnet': 'minimize'},     # metrics/asyrp.json of the edited test images
 }
 
 _ITEM = re.compile(r'^\s*([A-Za-z_][\w]*\.[A-Za-z_][\w]*)\s*=\s*(float|int|categorical)\s*\((.*)\)\s*$', re.S)
@@ -189,7 +192,7 @@ def _field(key: str, objective: str = 'edm'):
                          f'featurenet of the pipeline, and sweep.* describes the study itself)')
     if section in FIXED_BY_OBJECTIVE[objective]:
         raise ValueError(f'{key}: a {objective} trial cannot change {section}.* (its input from the pipeline, '
-                         f'{"models/edm" if objective == "diti" else "models/tiw/discriminator"}, was built with it)')
+                         f'{"models/tiw/discriminator" if objective == "tiw" else "models/edm"}, was built with it)')
     return types[name]
 
 

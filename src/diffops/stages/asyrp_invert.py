@@ -50,7 +50,7 @@ def select_ids(cfg, data_dir: Path) -> dict[str, np.ndarray]:
     return ids
 
 
-def run(cfg, data_dir, edm_dir, out_dir, progress: bool = True) -> dict:
+def run(cfg, data_dir, edm_dir, out_dir, progress: bool = True, run_id: str | None = None) -> dict:
     a = cfg.asyrp
     ids = select_ids(cfg, Path(data_dir))
     D, edm_sha = load_frozen_dpm(edm_dir)
@@ -59,7 +59,7 @@ def run(cfg, data_dir, edm_dir, out_dir, progress: bool = True) -> dict:
     sched, seq = DDPMSchedule(), asyrp_timesteps(a.inversion_steps, a.t_0)
     eps_fn = lambda x, t: asyrp_eps(D, x, t, sched, None)[0]                       # noqa: E731
     plain = lambda x, t, edit: (eps_fn(x, t),) * 2                                  # noqa: E731
-    with tracked_run(cfg.tracking.experiment, run_name="asyrp-invert", stage="asyrp_invert"):
+    with tracked_run(cfg.tracking.experiment, run_name="asyrp-invert", run_id=run_id, stage="asyrp_invert"):
         log_flat_params({k: v for k, v in flatten(cfg).items()
                          if k in ("asyrp.attribute", "asyrp.t_0", "asyrp.inversion_steps", "asyrp.train_images",
                                   "asyrp.test_images", "asyrp.lpips_weights")})

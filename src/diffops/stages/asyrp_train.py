@@ -63,7 +63,7 @@ def direction_for(cfg, featurenet_dir: Path):
     return attribute_loss, 1.0
 
 
-def run(cfg, inv_dir, edm_dir, featurenet_dir, out_dir, progress: bool = True) -> dict:
+def run(cfg, inv_dir, edm_dir, featurenet_dir, out_dir, progress: bool = True, run_id: str | None = None) -> dict:
     a = cfg.asyrp
     D, edm_sha = load_frozen_dpm(edm_dir)
     inv_spec, splits = load_checked_inversion(cfg, Path(inv_dir), edm_sha)
@@ -75,7 +75,7 @@ def run(cfg, inv_dir, edm_dir, featurenet_dir, out_dir, progress: bool = True) -
     train = splits["train"]
     x0 = train["images"].to(torch.float32) / 127.5 - 1
     seq = asyrp_timesteps(a.train_steps, a.t_0)
-    with tracked_run(cfg.tracking.experiment, run_name="asyrp-train", stage="asyrp_train") as run_:
+    with tracked_run(cfg.tracking.experiment, run_name="asyrp-train", run_id=run_id, stage="asyrp_train") as run_:
         log_flat_params({k: v for k, v in flatten(cfg).items() if k.startswith("asyrp.")})
         mlflow.log_params({"asyrp.t_edit_used": t_edit,
                            "asyrp.rec_cosine": rec_cosine, "asyrp.h_space_shape": str(list(h_space_shape(D.net)))})

@@ -11,6 +11,8 @@ What a trial runs is `sweep.objective`, the path of a pipeline stage chain:
            (fd_attrnet | subgroup_tv vs the unbiased test split of data/tiw/obs)
     diti   train_diti on the frozen models/edm -> diti_probe (probe_val_map: the linear probe's validation
            mAP; the test mAP is logged beside it but never tuned on)
+    asyrp  asyrp_invert -> asyrp_train -> asyrp_edit on the frozen models/edm (metrics/asyrp.json's
+           change_rate_minus_random, change_rate, other_attr_change or fd_attrnet; no intermediate values)
 
 Pruning: after every checkpoint the objective reports a cheap estimate of the study's metric at
 step = training images of that checkpoint (the checkpoint boundary, so trials of any batch size report at
@@ -36,7 +38,8 @@ from ..evaluation.bias import BiasScorer, score_loss
 from ..evaluation.probe import probe_encoder
 from ..methods import METHODS
 from ..sampling.sample_set import quick_samples
-from ..stages import evaluate, sample, tiw_sample, tiw_table, tiw_train, train, train_representation
+from ..stages import (asyrp_edit, asyrp_invert, asyrp_train, evaluate, sample, tiw_sample, tiw_table, tiw_train,
+                      train, train_representation)
 from . import storage as st
 from .space import Param, format_override
 
@@ -56,6 +59,7 @@ OBJECTIVES = {
     "edm": ObjectiveRow("edm", "data/prepared", "prepare"),
     "tiw": ObjectiveRow("tiw_dsm", "data/tiw/obs", "tiw_split", ("discriminator",)),
     "diti": ObjectiveRow("diti", "data/prepared", "prepare", ("edm",)),
+    "asyrp": ObjectiveRow("edm", "data/prepared", "prepare", ("edm",)),   # trains no denoiser: train.* unused
 }
 INPUT_STAGES = {"edm": "train", "discriminator": "tiw_discriminator"}
 
@@ -119,7 +123,8 @@ class Objective:
 
             with tempfile.TemporaryDirectory(prefix=f"{trial.study.study_name}-trial{trial.number}-",
                                              dir=self.workdir) as tmp:
-                run = {"edm": self.run_edm, "tiw": self.run_tiw, "diti": self.run_diti}[self.sweep.objective]
+                run = {"edm": self.run_edm, "tiw": self.run_tiw, "diti": self.run_diti,
+                       "asyrp": self.run_asyrp}[self.sweep.objective]
                 result = run(cfg, tcfg, Path(tmp), on_checkpoint, run_id, spent)
             return float(result[self.sweep.metric])
         except optuna.TrialPruned:
@@ -167,6 +172,13 @@ class Objective:
             Metric(k, float(v), int(time.time() * 1000), 0) for k, v in result.items()
             if k in ("probe_val_map", "probe_map", "probe_map_drawn", "probe_map_undrawn", "best_epoch")])
         return result
+
+    def run_asyrp(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
+        edm = self._input("edm")
+        asyrp_invert.run(cfg, self.data_dir, edm, tmp / "inversion", progress=False, run_id=run_id)
+        asyrp_train.run(cfg, tmp / "inversion", edm, self.featurenet_dir, tmp / "model", progress=False, run_id=run_id)
+        return asyrp_edit.run(cfg, tmp / "inversion", edm, self.featurenet_dir, [tmp / "model"], tmp / "edit",
+                              tmp / "metrics.json", progress=False)
 
     def _input(self, name: str) -> Path:
         path = self.inputs.get(name)
