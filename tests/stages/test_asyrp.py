@@ -82,3 +82,18 @@ def test_a_stale_inversion_is_refused_by_name(setup):
         run_train(asyrp_config(inversion_steps=6), tmp / "inversion", edm, featurenet, tmp / "model", progress=False)
     with pytest.raises(ValueError, match="asyrp.test_images: 50 asked"):
         run_invert(asyrp_config(test_images=50), data, edm, tmp / "inv2", progress=False)
+
+
+@pytest.mark.parametrize("pipeline", ["asyrp-quickstart", "celeba64"])
+def test_every_param_an_asyrp_stage_lists_is_in_its_params_file(pipeline):
+    """DVC refuses a stage whose params file lacks a listed key (it does not know diffops' defaults)."""
+    import yaml
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2] / "pipelines" / pipeline
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    for name in ("asyrp_invert", "asyrp_train", "asyrp_edit"):
+        for key in stages[name]["params"]:
+            section, _, field = key.partition(".")
+            assert section in params and (not field or field in params[section]), f"{pipeline} {name}: {key}"
+    load_params(root / "params.yaml", methods=METHODS)
