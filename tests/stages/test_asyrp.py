@@ -97,3 +97,21 @@ def test_every_param_an_asyrp_stage_lists_is_in_its_params_file(pipeline):
             section, _, field = key.partition(".")
             assert section in params and (not field or field in params[section]), f"{pipeline} {name}: {key}"
     load_params(root / "params.yaml", methods=METHODS)
+
+
+def test_lpips_rule_chooses_the_interval_from_the_inversion_tables(setup, monkeypatch):
+    """With asyrp.lpips_weights the invert stage records mean LPIPS(P_t, x0) and LPIPS(x_t, x0) per step, and the
+    train and edit stages take t_edit / t_boost from the paper's rules (a stand-in distance replaces LPIPS)."""
+    import diffops.stages.asyrp_invert as invert_stage
+    cfg, data, edm, featurenet, tmp = setup
+    monkeypatch.setattr(invert_stage, "load_lpips", lambda path: lambda x, y: (x - y).abs().flatten(1).mean(1))
+    cfg = asyrp_config(lpips_weights=str(tmp / "alex.pth"), lpips_edit_threshold=0.05, lpips_boost_threshold=0.05)
+    spec = run_invert(cfg, data, edm, tmp / "inversion", progress=False)
+    table = spec["lpips"]
+    assert table["t"] == [333, 666, 999] and len(table["lpips_P_t"]) == 3
+    trained = run_train(cfg, tmp / "inversion", edm, featurenet, tmp / "model", progress=False)
+    first = lambda values: next(t for t, v in zip(table["t"], values) if v >= 0.05)     # noqa: E731
+    assert trained["t_edit"] == first(table["lpips_P_t"]) and trained["t_rule"].startswith("lpips")
+    m = run_edit(cfg, tmp / "inversion", edm, featurenet, [tmp / "model"], tmp / "edit", tmp / "m.json",
+                 progress=False)
+    assert m["protocol"]["t_boost"] == first(table["lpips_x_t"]) and m["protocol"]["t_boost_rule"].startswith("lpips")

@@ -38,8 +38,10 @@ def edit_interval(cfg, inversion_spec: dict, rec_cosine: float = 1.0) -> tuple[i
     the explicit params."""
     a = cfg.asyrp
     table = inversion_spec.get("lpips")
-    if a.lpips_weights is None or table is None:
+    if a.lpips_weights is None:
         return a.t_edit, a.t_boost, "explicit: asyrp.t_edit, asyrp.t_boost (no asyrp.lpips_weights)"
+    if table is None:
+        raise ValueError("asyrp.lpips_weights is set but the inversion has no LPIPS tables; rerun asyrp_invert")
     threshold = a.lpips_edit_threshold * rec_cosine
     t_edit, t_boost = lpips_intervals(table["t"], table["lpips_P_t"], table["lpips_x_t"], threshold,
                                       a.lpips_boost_threshold)
