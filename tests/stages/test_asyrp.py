@@ -115,3 +115,28 @@ def test_lpips_rule_chooses_the_interval_from_the_inversion_tables(setup, monkey
     m = run_edit(cfg, tmp / "inversion", edm, featurenet, [tmp / "model"], tmp / "edit", tmp / "m.json",
                  progress=False)
     assert m["protocol"]["t_boost"] == first(table["lpips_x_t"]) and m["protocol"]["t_boost_rule"].startswith("lpips")
+
+
+def test_clip_direction_trains_and_scores_with_a_stand_in_clip(setup, monkeypatch):
+    """asyrp.direction clip through both stages, with a tiny stand-in for the local open_clip model: the training
+    steps log the directional cosine, the L1 term is weighted by the prompts' cosine, and the edit reports
+    clip_directional_similarity (open_clip itself is not installed here; its loader is tested for its errors)."""
+    import diffops.stages.asyrp_edit as edit_stage
+    import diffops.stages.asyrp_train as train_stage
+    from torch.nn import functional as F
+    from diffops.artifacts.perceptual import Clip
+    cfg, data, edm, featurenet, tmp = setup
+    W = torch.randn(6, 3 * 8 * 8, generator=torch.Generator().manual_seed(0))
+    words = {"face": torch.tensor([1.0, 0, 0, 0, 0, 0]), "smiling face": torch.tensor([0.6, 0.8, 0, 0, 0, 0])}
+    stand_in = Clip(encode_image=lambda x: F.normalize(x.flatten(1) @ W.T, dim=-1),
+                    encode_text=lambda prompts: torch.stack([words[p] for p in prompts]))
+    for stage in (train_stage, edit_stage):
+        monkeypatch.setattr(stage, "load_clip", lambda folder, arch: stand_in)
+    cfg = asyrp_config(direction="clip", clip_model=str(tmp / "clip"))
+    run_invert(cfg, data, edm, tmp / "inversion", progress=False)
+    trained = run_train(cfg, tmp / "inversion", edm, featurenet, tmp / "model", progress=False)
+    assert trained["prompts"] == ["face", "smiling face"] and trained["rec_cosine"] == pytest.approx(0.6)
+    assert "clip_directional_similarity" in mlflow.get_run(trained["mlflow_run_id"]).data.metrics
+    m = run_edit(cfg, tmp / "inversion", edm, featurenet, [tmp / "model"], tmp / "edit", tmp / "m.json",
+                 progress=False)
+    assert -1 <= m["clip_directional_similarity"] <= 1 and "clip_directional_similarity_se" in m

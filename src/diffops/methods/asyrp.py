@@ -68,6 +68,14 @@ def attribute_direction_loss(logit: torch.Tensor) -> torch.Tensor:
     return F.softplus(-logit).mean()
 
 
+@torch.no_grad()
+def text_direction(encode_text: Callable, source: str, target: str) -> tuple[torch.Tensor, float]:
+    """(Delta T, cos(y_src, y_trg)): the unit direction E_T(y_trg) - E_T(y_src) and the prompts' cosine (which
+    weights the L1 term and the LPIPS threshold)."""
+    src, trg = encode_text([source]), encode_text([target])
+    return F.normalize(trg - src, dim=-1)[0], float(F.cosine_similarity(src, trg)[0])
+
+
 def clip_directional_cosine(encode_image: Callable, x_ref: torch.Tensor, P_edit: torch.Tensor,
                             text_direction: torch.Tensor) -> torch.Tensor:
     """cos(E_I(P_edit) - E_I(x_ref), Delta T) per image (encode_image: images in [-1, 1] -> features)."""

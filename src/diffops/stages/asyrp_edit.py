@@ -7,7 +7,7 @@ sampling/asyrp.py's: Delta h for t >= t_edit (the t_edit it trained with), eta =
 only acts at inference), asyrp.edit_steps steps; Delta h is scaled
 by asyrp.scale x train_steps / edit_steps, and several --model edits combine with 1 / sqrt(N) each.
 The attribute net measures it (evaluation/asyrp.py): change_rate, change_rate_random, other_attr_change (each
-with its _se), fd_attrnet (edited vs original). Several models: the metrics are about the first one's
+with its _se), fd_attrnet (edited vs original); a CLIP edit also clip_directional_similarity (the cosine). Several models: the metrics are about the first one's
 attribute, "other" attributes exclude every edited one.
 Outputs: the metrics file, grid.png (rows: original, reconstruction, edit, random edit) + grid.json; both
 logged into the (first) model's `asyrp-train` MLflow run.
@@ -24,12 +24,14 @@ import torch
 
 from ..artifacts.asyrp import load_delta_h
 from ..artifacts.featurenet import featurenet_spec, load_featurenet
+from ..artifacts.perceptual import load_clip
 from ..config import flatten
 from ..diffusion.ddpm import DDPMSchedule
-from ..evaluation.asyrp import edit_metrics, other_attribute_changes
+from ..evaluation.asyrp import edit_metrics, mean_se, other_attribute_changes
 from ..evaluation.counterfactual import to_uint8
 from ..evaluation.featurenet import extract, to_resolution
-from ..methods.asyrp import asyrp_eps, combined_delta, edit_coefficients
+from ..methods.asyrp import (asyrp_eps, clip_directional_cosine, combined_delta, edit_coefficients,
+                             text_direction)
 from ..sampling.asyrp import asyrp_timesteps, generate
 from ..tracking.mlflow_run import producing_run
 from ..utils.grid import save_image_grid
@@ -53,6 +55,20 @@ def random_delta(learned, directions: torch.Tensor):
         r = directions.to(h)
         return r / r.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1) * norm.reshape(-1, 1, 1, 1)
     return delta
+
+
+@torch.no_grad()
+def clip_similarity(a, prompts: list[str], original: torch.Tensor, edited: torch.Tensor) -> dict:
+    """clip_directional_similarity: the mean cosine cos(E_I(edit) - E_I(original), Delta T) with the training
+    CLIP model (the paper's S_dir; the reproduction prints 1 - this under that name), and its SE over images."""
+    clip = load_clip(Path(a.clip_model), a.clip_arch)
+    direction, _ = text_direction(clip.encode_text, *prompts)
+    to_float = lambda x: x.to(torch.float32) / 127.5 - 1                                   # noqa: E731
+    cos = torch.cat([clip_directional_cosine(clip.encode_image, to_float(original[i:i + BATCH]),
+                                             to_float(edited[i:i + BATCH]), direction)
+                     for i in range(0, len(original), BATCH)])
+    mean, se = mean_se(cos.numpy())
+    return {"clip_directional_similarity": mean, "clip_directional_similarity_se": se}
 
 
 def run(cfg, inv_dir, edm_dir, featurenet_dir, model_dirs, out_dir, metrics_path, progress: bool = True) -> dict:
@@ -96,6 +112,8 @@ def run(cfg, inv_dir, edm_dir, featurenet_dir, model_dirs, out_dir, metrics_path
         features[key], probs[key] = extract(attrnet, to_resolution(imgs, side), 500)
     others = [j for j, n in enumerate(names) if n not in edited_attrs]
     metrics = edit_metrics({k: p[:, [target] + others] for k, p in probs.items()}, features, target=0)
+    if first["direction"] == "clip":
+        metrics |= clip_similarity(a, first["prompts"], images["original"], images["edited"])
     metrics = {"attribute": first["attribute"], "direction": first["direction"],
                "edits": [s["attribute"] for s in specs], **metrics,
                "other_attr_change_by_attribute": {n: v for n, v in other_attribute_changes(probs, names, target).items()

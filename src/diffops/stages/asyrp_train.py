@@ -28,7 +28,8 @@ from ..artifacts.featurenet import featurenet_spec, load_featurenet
 from ..artifacts.perceptual import load_clip
 from ..config import flatten
 from ..diffusion.ddpm import DDPMSchedule
-from ..methods.asyrp import attribute_direction_loss, clip_direction_loss, clip_directional_cosine
+from ..methods.asyrp import (attribute_direction_loss, clip_direction_loss, clip_directional_cosine,
+                             text_direction)
 from ..nets.delta_h import delta_block_for, h_space_shape
 from ..sampling.asyrp import asyrp_timesteps
 from ..tracking.mlflow_run import log_flat_params, tracked_run
@@ -43,14 +44,12 @@ def direction_for(cfg, featurenet_dir: Path):
     a = cfg.asyrp
     if a.direction == "clip":
         clip = load_clip(Path(a.clip_model), a.clip_arch)
-        with torch.no_grad():
-            src, trg = clip.encode_text([a.source_prompt]), clip.encode_text([a.target_prompt])
-        text_direction = F.normalize(trg - src, dim=-1)[0]
+        direction, prompt_cosine = text_direction(clip.encode_text, a.source_prompt, a.target_prompt)
 
         def clip_loss(P_edit, x0):
-            cos = clip_directional_cosine(clip.encode_image, x0, P_edit, text_direction)
+            cos = clip_directional_cosine(clip.encode_image, x0, P_edit, direction)
             return clip_direction_loss(cos), {"clip_directional_similarity": float(cos.detach().mean())}
-        return clip_loss, float(F.cosine_similarity(src, trg)[0])
+        return clip_loss, prompt_cosine
     attrnet, names = load_featurenet(featurenet_dir)
     if a.attribute not in names:
         raise ValueError(f"asyrp.attribute: {a.attribute} is not predicted by {featurenet_dir} ({', '.join(names)})")
