@@ -85,6 +85,9 @@ def run(cfg, inv_dir, edm_dir, featurenet_dir, model_dirs, out_dir, metrics_path
     attrnet, names = load_featurenet(featurenet_dir)
     if first["attribute"] not in names:
         raise ValueError(f"{model_dirs[0]}: edits {first['attribute']}, which {featurenet_dir} does not predict")
+    if first["attribute"] != inv_spec["attribute"]:
+        raise ValueError(f"{model_dirs[0]}: edits {first['attribute']}, but {inv_dir} holds the test images without "
+                         f"{inv_spec['attribute']}; invert with asyrp.attribute = {first['attribute']}")
     target, side = names.index(first["attribute"]), featurenet_spec(featurenet_dir)["resolution"]
     edited_attrs = {s["attribute"] for s in specs}
     t_edit = first["t_edit"]                              # what Delta h trained for
@@ -120,8 +123,7 @@ def run(cfg, inv_dir, edm_dir, featurenet_dir, model_dirs, out_dir, metrics_path
                                                   if n not in edited_attrs},
                "protocol": {"test_images": len(ids), "edit_steps": a.edit_steps, "t_0": a.t_0, "t_edit": t_edit,
                             "t_boost": t_boost, "t_edit_rule": first["t_rule"], "t_boost_rule": boost_rule,
-                            "scale": a.scale,
-                            "coefficients": coefficients, "train_steps": first["train_steps"],
+                            "scale": a.scale, "coefficients": coefficients, "train_steps": first["train_steps"],
                             "featurenet": str(featurenet_dir), "seed": a.seed,
                             "se": "binomial sqrt(p(1-p)/N); other_attr_change: SE over images"},
                "seconds": round(seconds, 1)}
