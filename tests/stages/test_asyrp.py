@@ -74,6 +74,13 @@ def test_invert_train_edit(setup):
                   tmp / "metrics2.json", progress=False)
     assert m2["protocol"]["coefficients"] == pytest.approx([4 / 6 / 2**0.5] * 2)
 
+    # A Delta h of another attribute than the one the inverted test images lack is refused.
+    spec = json.loads((tmp / "model" / "asyrp.json").read_text())
+    (tmp / "model" / "asyrp.json").write_text(json.dumps({**spec, "attribute": "Male"}))
+    with pytest.raises(ValueError, match="edits Male, but .* holds the test images without Smiling"):
+        run_edit(cfg, tmp / "inversion", edm, featurenet, [tmp / "model"], tmp / "edit3", tmp / "m3.json",
+                 progress=False)
+
 
 def test_a_stale_inversion_is_refused_by_name(setup):
     cfg, data, edm, featurenet, tmp = setup
