@@ -11,7 +11,6 @@ from diffops.config import ConfigError, load_params
     ({"direction": "clip", "clip_model": "/x", "target_prompt": "face"}, "asyrp.target_prompt", "must differ"),
     ({"direction": "text"}, "asyrp.direction", "one of attribute, clip"),
     ({"attribute": "Smilling"}, "asyrp.attribute", "did you mean Smiling"),
-    ({"attribute": "Bald"}, "asyrp.attribute", "featurenet.attributes"),
     ({"edit_steps": 1}, "asyrp.edit_steps", "[2, 1000]"),
     ({"t_0": 1000}, "asyrp.t_0", "[1, 999]"),
     ({"optimizer": "adam"}, "asyrp.optimizer", "sgd, adamw"),
@@ -27,3 +26,9 @@ def test_bad_asyrp_params_name_their_key(asyrp, key, words):
 
 def test_negative_scale_is_the_opposite_edit():
     assert load_params({"asyrp": {"scale": -1.0}}).asyrp.scale == -1.0
+
+
+def test_the_attribute_must_be_one_the_attribute_net_reads():
+    from diffops.config.asyrp import check_attribute
+    with pytest.raises(ConfigError, match="asyrp.attribute: must be one of featurenet.attributes"):
+        check_attribute(load_params({"asyrp": {"attribute": "Bald"}}))

@@ -97,6 +97,11 @@ def _check_asyrp(cfg) -> None:
     if a.direction == 'clip' and a.source_prompt == a.target_prompt:
         raise ConfigError('asyrp.target_prompt', f'must differ from asyrp.source_prompt ({a.source_prompt!r}): '
                           'their difference is the edit direction')
-    if a.attribute not in cfg.featurenet.attributes:
+
+
+def check_attribute(cfg) -> None:
+    """The attribute-directed edit needs its attribute in the attribute net (checked by the Asyrp stages,
+    before any compute: other stages' params need not list Asyrp's attribute)."""
+    if cfg.asyrp.attribute not in cfg.featurenet.attributes:
         raise ConfigError('asyrp.attribute', f'must be one of featurenet.attributes (the attribute net measures '
-                          f'the edit), got {a.attribute}')
+                          f'the edit), got {cfg.asyrp.attribute}')

@@ -22,6 +22,7 @@ import click
 import mlflow
 import torch
 
+from ..config.asyrp import check_attribute
 from ..artifacts.asyrp import load_delta_h
 from ..artifacts.featurenet import featurenet_spec, load_featurenet
 from ..artifacts.perceptual import load_clip
@@ -72,6 +73,7 @@ def clip_similarity(a, prompts: list[str], original: torch.Tensor, edited: torch
 
 
 def run(cfg, inv_dir, edm_dir, featurenet_dir, model_dirs, out_dir, metrics_path, progress: bool = True) -> dict:
+    check_attribute(cfg)
     a = cfg.asyrp
     model_dirs = [Path(m) for m in model_dirs]
     D, edm_sha = load_frozen_dpm(edm_dir)

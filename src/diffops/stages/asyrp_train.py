@@ -23,6 +23,7 @@ import torch
 from mlflow.entities import Metric
 from torch.nn import functional as F
 
+from ..config.asyrp import check_attribute
 from ..artifacts.asyrp import save_delta_h
 from ..artifacts.featurenet import featurenet_spec, load_featurenet
 from ..artifacts.perceptual import load_clip
@@ -63,6 +64,7 @@ def direction_for(cfg, featurenet_dir: Path):
 
 
 def run(cfg, inv_dir, edm_dir, featurenet_dir, out_dir, progress: bool = True, run_id: str | None = None) -> dict:
+    check_attribute(cfg)
     a = cfg.asyrp
     D, edm_sha = load_frozen_dpm(edm_dir)
     inv_spec, splits = load_checked_inversion(cfg, Path(inv_dir), edm_sha)
