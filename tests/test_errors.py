@@ -130,7 +130,9 @@ def full_disk_checkpoints(tmp):
 
 def unreachable_optuna_storage(tmp):
     write_prepared(tmp / "data")
+    (tmp / "featurenet").mkdir()
     return ["sweep", "--params", str(params_file(tmp)), "--data", str(tmp / "data"), "--n-trials", "1",
+            "--featurenet", str(tmp / "featurenet"),
             "--storage", "postgresql://postgres:hunter2@127.0.0.1:1/nope"]
 
 

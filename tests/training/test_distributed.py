@@ -60,7 +60,7 @@ def test_two_processes_train_and_sample_as_one_does(tmp_path, mlflow_uri):
     assert sorted(line for line in stdout.splitlines() if line.startswith("Saved ")) == \
         [f"Saved {Path('state') / n} (by process 0 of 2)" for n in names]
     assert all(ckpt.checkpoint_problem(tmp_path / "state" / n) is None for n in names)
-    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [".diffops", *names]
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [".diffops", *names, ckpt.RUN_FILE]
 
     # One process, the same params and global batch: the same images per step, learning rate and EMA
     # schedule, and the same loss curve within LOSS_TOLERANCE ...
