@@ -24,6 +24,7 @@ from mlflow.entities import Metric
 from torch.nn import functional as F
 
 from ..config.asyrp import check_attribute
+from ..utils.redact import redact
 from ..artifacts.asyrp import save_delta_h
 from ..artifacts.featurenet import featurenet_spec, load_featurenet
 from ..artifacts.perceptual import load_clip
@@ -104,7 +105,7 @@ def run(cfg, inv_dir, edm_dir, featurenet_dir, out_dir, progress: bool = True, r
                 "t_edit": t_edit, "t_rule": rule, "rec_cosine": rec_cosine,
                 "inversion_key": inv_spec["key"], "edm_sha256": edm_sha, "optimizer_steps": steps,
                 "train_seconds": round(seconds, 1), "final_loss": history[-1][1]["loss"] if history else None,
-                "mlflow_run_id": run_.info.run_id, "mlflow_tracking_uri": mlflow.get_tracking_uri()}
+                "mlflow_run_id": run_.info.run_id, "mlflow_tracking_uri": redact(mlflow.get_tracking_uri())}
         with atomic_dir(out_dir) as tmp:
             save_delta_h(tmp, delta_net, spec)
         mlflow.log_artifacts(str(out_dir), "asyrp")
