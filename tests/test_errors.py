@@ -79,20 +79,16 @@ def truncated_weights(tmp):
     return ["sample", "--params", str(params_file(tmp)), "--model", str(model), "--out", str(tmp / "s")]
 
 
-def user_folder_as_out(tmp):
-    (tmp / "thesis").mkdir()
-    (tmp / "thesis" / "thesis.tex").write_text("precious")
-    write_prepared(tmp / "data")
-    return ["train", "--params", str(params_file(tmp)), "--data", str(tmp / "data"), "--out", str(tmp / "thesis"),
-            "--state", str(tmp / "state")]
-
-
-def user_folder_as_state(tmp):
-    (tmp / "thesis").mkdir()
-    (tmp / "thesis" / "thesis.tex").write_text("precious")
-    write_prepared(tmp / "data")
-    return ["train", "--params", str(params_file(tmp)), "--data", str(tmp / "data"), "--out", str(tmp / "m"),
-            "--state", str(tmp / "thesis")]
+def user_folder_as(option):
+    """`train` with the user's folder thesis/ (holding thesis.tex) as its --out or --state."""
+    def setup(tmp):
+        (tmp / "thesis").mkdir()
+        (tmp / "thesis" / "thesis.tex").write_text("precious")
+        write_prepared(tmp / "data")
+        paths = {"--out": tmp / "m", "--state": tmp / "state"} | {option: tmp / "thesis"}
+        return ["train", "--params", str(params_file(tmp)), "--data", str(tmp / "data"),
+                *(w for k, v in paths.items() for w in (k, str(v)))]
+    return setup
 
 
 def read_only_out(tmp):
@@ -152,8 +148,8 @@ CASES = [
     ("model.json not JSON", corrupt_spec, ["model.json", "not valid JSON"]),
     ("weights of another architecture", other_architecture, ["ema.safetensors", "another architecture"]),
     ("truncated weights", truncated_weights, ["ema.safetensors", "truncated"]),
-    ("--out is a user's folder", user_folder_as_out, ["thesis", "did not write it"]),
-    ("--state is a user's folder", user_folder_as_state, ["thesis", "did not write it"]),
+    ("--out is a user's folder", user_folder_as("--out"), ["thesis", "did not write it"]),
+    ("--state is a user's folder", user_folder_as("--state"), ["thesis", "did not write it"]),
     ("--out on a read-only file system", read_only_out, ["read-only file system"]),
     ("raw folder with no readable image", no_readable_image, ["img_align_celeba", "no readable image"]),
     ("container on a full disk", full_disk_convert, ["d.zip", "No space left on device", "free some space"]),
