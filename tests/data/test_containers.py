@@ -2,6 +2,8 @@
 import io
 import json
 import os
+import shutil
+import subprocess
 import zipfile
 
 import lmdb
@@ -10,7 +12,8 @@ import PIL.Image
 import pytest
 import torch
 
-from diffops.data.containers import Edm2Reader, Edm2Writer, LmdbReader, LmdbWriter, edm2_name, encode_png, lmdb_key
+from diffops.data.containers import (Edm2Reader, Edm2Writer, LmdbReader, LmdbWriter, StoredZipWriter, edm2_name,
+                                     encode_png, lmdb_key)
 from diffops.data.datasets import ContainerImageDataset
 from diffops.data.sources import CelebASource, FolderSource, ZipSource, open_source
 
@@ -61,6 +64,31 @@ def test_edm2_writer_layout_labels_and_reader(tmp_path, suffix):
     assert r.names == ["00000/img00000000.png", "00000/img00000002.png", "00000/img00000003.png"]
     assert r.labels == [0, 0, 1]
     assert all(np.array_equal(r[i], imgs[i]) for i in range(3))
+
+
+@pytest.mark.parametrize("members, limit", [(5, None), (5, 100), (70_000, None)],
+                         ids=["plain", "zip64-offsets", "zip64-count"])
+def test_stored_zip_is_read_by_zipfile_and_unzip(tmp_path, members, limit):
+    """zip64 records where Python's zipfile writes them: offsets past 2 GiB (the limit lowered here to
+    reach that code) and 65,535 or more members."""
+    data = {f"{i // 1000:05d}/img{i:08d}.png": bytes([i % 251]) * (i % 7) for i in range(members)}
+
+    def write(path):
+        w = StoredZipWriter(path)
+        if limit:
+            w.LIMIT = limit
+        for name, d in data.items():
+            w.add(name, d)
+        w.close()
+    write(tmp_path / "a.zip")
+    with zipfile.ZipFile(tmp_path / "a.zip") as z:
+        assert z.testzip() is None and z.namelist() == list(data)
+        assert all(z.read(n) == d for n, d in list(data.items())[:: max(1, members // 50)])
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+    if shutil.which("unzip"):
+        assert subprocess.run(["unzip", "-tq", str(tmp_path / "a.zip")], capture_output=True).returncode == 0
+    write(tmp_path / "b.zip")                                   # fixed dates: the same members, the same bytes
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
 
 
 def test_dataset_json_is_null_when_any_label_is_missing(tmp_path):

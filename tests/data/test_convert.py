@@ -83,14 +83,17 @@ def test_fail_stops_at_the_first_bad_file_and_leaves_no_output(source, tmp_path)
     assert json.loads((tmp_path / "out.zip.report.json").read_text())["status"] == "failed"
 
 
-@pytest.mark.parametrize("dest", ["out.zip", "out.lmdb"])
+@pytest.mark.parametrize("dest", ["out.zip", "out.lmdb", "out"])
 def test_two_workers_write_exactly_what_one_process_writes(source, tmp_path, dest):
     a = convert(source, tmp_path / "a" / dest, num_workers=1, **ARGS)
     b = convert(source, tmp_path / "b" / dest, num_workers=2, batch_size=2, **ARGS)
     assert a["content_sha256"] == b["content_sha256"] and a["written"] == b["written"] == 12
     if dest.endswith(".zip"):
         with zipfile.ZipFile(tmp_path / "b" / dest) as z:
-            assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+            assert z.testzip() is None and all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+        assert (tmp_path / "a" / dest).read_bytes() == (tmp_path / "b" / dest).read_bytes()
+    if dest != "out.lmdb":                   # a folder's members are written by the workers themselves
+        assert sorted_names(tmp_path / "a" / dest) == sorted_names(tmp_path / "b" / dest)
         ra, rb = Edm2Reader(tmp_path / "a" / dest), Edm2Reader(tmp_path / "b" / dest)
     else:
         ra, rb = LmdbReader(tmp_path / "a" / dest), LmdbReader(tmp_path / "b" / dest)

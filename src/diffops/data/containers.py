@@ -82,6 +82,70 @@ def check_dest_free(dest) -> None:
 # ----------------------------------------------------------------------------
 # Writers
 
+def write_member(root: Path, name: str, data: bytes, made_dirs: set) -> None:
+    """Write root/name (an edm2 folder member), creating its subfolder once per process."""
+    d = name.rpartition("/")[0]
+    if d and d not in made_dirs:
+        (root / d).mkdir(parents=True, exist_ok=True)
+        made_dirs.add(d)
+    with open(root / name, "wb") as f:
+        f.write(data)
+
+
+class StoredZipWriter:
+    """Append-only ZIP_STORED archive (APPNOTE.TXT 4.3), zip64 where Python's zipfile would use it.
+
+    One write per member: the local header is complete up front, so nothing is sought back and
+    rewritten (zipfile.writestr writes each member in 7 writes and 3 seeks, which made it the serial
+    cost of a parallel convert). The CRC-32 may come precomputed from the process that encoded the
+    bytes. Every member is dated 1980-01-01 00:00, so the same members give a byte-identical archive.
+    """
+    VERSION, VERSION_ZIP64 = 20, 45
+    LIMIT = (1 << 31) - 1                    # zipfile.ZIP64_LIMIT: offsets/sizes above it need zip64
+    DATE, TIME = (0 << 9) | (1 << 5) | 1, 0  # DOS date 1980-01-01, time 00:00:00
+    MODE = 0o600 << 16                       # external attributes, as zipfile.writestr's
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self._f = open(self.path, "wb", buffering=1 << 20)     # one system call per MiB, not per member
+        self._offset, self._entries = 0, []
+
+    def add(self, name: str, data: bytes, crc: int | None = None) -> None:
+        if len(data) > self.LIMIT:
+            raise ValueError(f"{name}: {len(data)} bytes; members over 2 GiB are not supported")
+        raw = name.encode("utf-8")
+        flags = 0 if raw.isascii() else 0x800                  # bit 11: UTF-8 name
+        crc = zlib.crc32(data) if crc is None else crc
+        header = struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", self.VERSION, 0, flags, 0, self.TIME, self.DATE,
+                             crc, len(data), len(data), len(raw), 0)
+        self._f.write(header + raw)
+        self._f.write(data)
+        self._entries.append((raw, flags, crc, len(data), self._offset))
+        self._offset += len(header) + len(raw) + len(data)
+
+    def close(self) -> None:
+        start, central = self._offset, []
+        for raw, flags, crc, size, offset in self._entries:
+            extra, version = b"", self.VERSION
+            if offset > self.LIMIT:                            # zip64 extended information (header id 1)
+                extra, offset, version = struct.pack("<HHQ", 1, 8, offset), 0xFFFFFFFF, self.VERSION_ZIP64
+            central.append(struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", version, 3, version, 0, flags, 0,
+                                       self.TIME, self.DATE, crc, size, size, len(raw), len(extra), 0, 0, 0,
+                                       self.MODE, offset) + raw + extra)
+        self._f.write(b"".join(central))
+        count, size = len(central), sum(map(len, central))
+        if count >= 0xFFFF or start > self.LIMIT or size > self.LIMIT:   # zip64 end record + locator
+            end64 = self._offset + size
+            self._f.write(struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, self.VERSION_ZIP64, self.VERSION_ZIP64,
+                                      0, 0, count, count, size, start)
+                          + struct.pack("<4sLQL", b"PK\x06\x07", 0, end64, 1))
+            count, size, start = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(start, 0xFFFFFFFF)
+        self._f.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, size, start, 0))
+        self._f.close()
+
+    def abort(self) -> None:
+        self._f.close()
+
 class Edm2Writer:
     """Folder or ZIP_STORED zip in the edm2 layout; add(name, bytes, label) then commit() or abort()."""
 
@@ -92,7 +156,7 @@ class Edm2Writer:
         self._remove_tmp()
         self.tmp.parent.mkdir(parents=True, exist_ok=True)
         if self.zip:
-            self._zf = zipfile.ZipFile(self.tmp, mode="w", compression=zipfile.ZIP_STORED)
+            self._zf = StoredZipWriter(self.tmp)
         else:
             self.tmp.mkdir()
         self._dirs = set()
@@ -104,19 +168,18 @@ class Edm2Writer:
         elif self.tmp.exists():
             self.tmp.unlink()
 
-    def write(self, name: str, data: bytes) -> None:
+    def write(self, name: str, data: bytes, crc: int | None = None) -> None:
         if self.zip:
-            self._zf.writestr(name, data)
-            return
-        d = name.rpartition("/")[0]
-        if d and d not in self._dirs:
-            (self.tmp / d).mkdir(parents=True, exist_ok=True)
-            self._dirs.add(d)
-        with open(self.tmp / name, "wb") as f:
-            f.write(data)
+            self._zf.add(name, data, crc)
+        else:
+            write_member(self.tmp, name, data, self._dirs)
 
-    def add(self, name: str, data: bytes, label=None) -> None:
-        self.write(name, data)
+    def add(self, name: str, data: bytes | None, label=None, crc: int | None = None) -> None:
+        """data None: a member that a convert worker already wrote into `tmp` (folders only)."""
+        if data is not None:
+            self.write(name, data, crc)
+        elif self.zip:
+            raise ValueError(f"{name}: a zip member needs its bytes")
         self.labels.append([name, label] if label is not None else None)
 
     def commit(self, extra_files: dict[str, bytes] | None = None) -> Path:
@@ -133,10 +196,7 @@ class Edm2Writer:
 
     def abort(self) -> None:
         if self.zip:
-            try:
-                self._zf.close()
-            except Exception:
-                pass
+            self._zf.abort()
         self._remove_tmp()
 
 

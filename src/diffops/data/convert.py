@@ -6,7 +6,10 @@ edm2 folder. Output pixels equal those of edm2's single-process dataset_tool.py 
 checked in benchmarks/convert_throughput.py); only the work is spread over processes.
 
 - Workers take contiguous index ranges (batch_size images each); at most 2 * num_workers + 2 ranges are
-  in flight, so memory stays bounded however slow the disk is. The main process writes in index order.
+  in flight, so memory stays bounded however slow the disk is. Workers also hash each output (SHA-256,
+  and the CRC-32 of a zip member) and write folder members themselves, so the main process does one
+  write per image (zip, LMDB) or none (folder) and orders the metadata: it was the serial part that
+  kept the dhariwal crop near one core's rate (benchmarks/convert_throughput.py).
 - edm2 destinations keep the index of a skipped image free (gaps, as edm2); an LMDB is compact
   (keys 0 .. length-1, which its readers require) and the report maps skipped files to source indices.
 - Unreadable inputs (corrupt, truncated, not an image, too small for the transform) are listed by
@@ -20,6 +23,7 @@ import io
 import multiprocessing as mp
 import signal
 import time
+import zlib
 from collections import deque
 from pathlib import Path
 
@@ -29,7 +33,7 @@ from tqdm import tqdm
 from ..utils.io import naming_disk_errors, write_json_atomic
 from ..utils.signals import interrupts_raise
 
-from .containers import Edm2Writer, LmdbWriter, dest_kind, edm2_name, encode_png, tmp_path
+from .containers import Edm2Writer, LmdbWriter, dest_kind, edm2_name, encode_png, tmp_path, write_member
 from .sources import CelebASource, open_source
 from .transforms import make_transform
 
@@ -46,12 +50,14 @@ class ConvertError(ValueError):
 _WORKER = {}
 
 
-def _init_worker(source, transform_args: dict, codec: str, quality: int, ignore_sigint: bool = True):
+def _init_worker(source, transform_args: dict, codec: str, quality: int, kind: str, folder,
+                 ignore_sigint: bool = True):
     if ignore_sigint:                      # the main process handles Ctrl-C and terminates the pool
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     ImageFile.LOAD_TRUNCATED_IMAGES = False
-    _WORKER.update(source=source, transform=make_transform(**transform_args), codec=codec, quality=quality)
+    _WORKER.update(source=source, transform=make_transform(**transform_args), codec=codec, quality=quality,
+                   kind=kind, folder=folder, made_dirs=set())
 
 
 def _encode(img: Image.Image, codec: str, quality: int) -> bytes:
@@ -72,15 +78,23 @@ def convert_one(data: bytes, transform, codec: str = "png", quality: int = 100):
 
 
 def _work(start: int, stop: int) -> list[tuple]:
+    """(payload or None once written to a folder, size, sha256 digest, crc32 or None, error) per index."""
     w, out = _WORKER, []
     for i in range(start, stop):
         try:
             payload, size = convert_one(w["source"].read(i), w["transform"], w["codec"], w["quality"])
-            out.append((payload, size, None))
         except Exception as e:                          # corrupt, truncated, not an image, too small
             detail = "not an image file PIL can read" if isinstance(e, UnidentifiedImageError) else str(e)
             msg = f"{type(e).__name__}: {detail}".splitlines()[0] if detail else type(e).__name__
-            out.append((None, None, msg))
+            out.append((None, None, None, None, msg))
+            continue
+        digest, crc = hashlib.sha256(payload).digest(), None
+        if w["kind"] == "folder":
+            write_member(w["folder"], edm2_name(i), payload, w["made_dirs"])
+            payload = None
+        elif w["kind"] == "zip":
+            crc = zlib.crc32(payload)
+        out.append((payload, size, digest, crc, None))
     return out
 
 
@@ -113,11 +127,12 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
     stats = {"written": 0, "skipped": [], "size": None, "sha": hashlib.sha256(), "kept": []}
     status, t0 = "failed", time.perf_counter()
     pbar = tqdm(total=n, unit="img", desc="convert", disable=not progress, smoothing=0.1)
+    folder = writer.tmp if kind == "folder" else None     # workers write folder members themselves
+    results = _results(src, n, (transform_args, codec, lmdb_quality, kind, folder), num_workers, batch_size)
     try:
         with interrupts_raise(), naming_disk_errors(dest):  # SIGTERM ends like Ctrl-C: the partial output is removed
-            for i, (payload, size, error) in enumerate(_results(src, n, transform_args, codec, lmdb_quality,
-                                                                num_workers, batch_size)):
-                _write_one(i, payload, size, error, src, writer, kind, on_error, stats)
+            for i, result in enumerate(results):
+                _write_one(i, *result, src, writer, kind, on_error, stats)
                 if i % batch_size == batch_size - 1 or i == n - 1:
                     pbar.update(i + 1 - pbar.n)
             if stats["written"] == 0:
@@ -129,6 +144,7 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
         raise
     finally:
         pbar.close()
+        results.close()                                    # stops the pool (and its writes) before any cleanup
         if status != "complete":
             writer.abort()
         seconds = time.perf_counter() - t0
@@ -147,16 +163,16 @@ def convert(source, dest, *, transform: str = "center-crop", resolution: int = 6
     return report
 
 
-def _results(src, n, transform_args, codec, quality, num_workers, batch_size):
-    """(payload, size, error) for indices 0..n-1, in order; a bounded window of ranges in flight."""
+def _results(src, n, worker_args: tuple, num_workers, batch_size):
+    """_work's tuples for indices 0..n-1, in order; a bounded window of ranges in flight."""
     ranges = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
     if num_workers <= 1:
-        _init_worker(src, transform_args, codec, quality, ignore_sigint=False)
+        _init_worker(src, *worker_args, ignore_sigint=False)
         for r in ranges:
             yield from _work(*r)
         return
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(src, transform_args, codec, quality)) as pool:
+    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(src, *worker_args)) as pool:
         todo, pending = iter(ranges), deque()
         for r in todo:
             pending.append(pool.apply_async(_work, r))
@@ -170,7 +186,8 @@ def _results(src, n, transform_args, codec, quality, num_workers, batch_size):
             yield from batch
 
 
-def _write_one(i, payload, size, error, src, writer, kind, on_error, stats):
+def _write_one(i, payload, size, digest, crc, error, src, writer, kind, on_error, stats):
+    """Check one result and record it (content_sha256 = SHA-256 over each member's name and SHA-256)."""
     name = src.names[i]
     if error is not None:
         stats["skipped"].append({"index": i, "file": name, "error": error})
@@ -192,9 +209,9 @@ def _write_one(i, payload, size, error, src, writer, kind, on_error, stats):
         stats["sha"].update(f"{index}\n".encode())
     else:
         out_name = edm2_name(i)                           # gaps for skipped images (edm2)
-        writer.add(out_name, payload, src.labels[i])
+        writer.add(out_name, payload, src.labels[i], crc)  # payload None: a worker wrote the folder member
         stats["sha"].update(f"{out_name}\n".encode())
-    stats["sha"].update(payload)
+    stats["sha"].update(digest)
     stats["kept"].append(i)
     stats["written"] += 1
 

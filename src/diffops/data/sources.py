@@ -93,7 +93,8 @@ class FolderSource(Source):
         walk(str(self.root))
         files = sorted(f for f in files if is_image_name(f, exts))  # full-path string sort (edm2)
         self.paths = files
-        self.names = [os.path.relpath(f, self.root).replace("\\", "/") for f in files]
+        skip = len(str(self.root).rstrip(os.sep)) + 1            # walk() joined every path onto str(root)
+        self.names = [f[skip:].replace("\\", "/") for f in files]
         labels = {}
         meta = self.root / "dataset.json"
         if meta.is_file():
