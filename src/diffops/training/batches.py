@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ..data.prepare import PreparedDataset
+
 
 class ResumableBatchSampler(torch.utils.data.Sampler):
     def __init__(self, num_items: int, global_batch: int, seed: int, rank: int = 0,
@@ -25,11 +27,28 @@ class ResumableBatchSampler(torch.utils.data.Sampler):
 
     def batch_indices(self, step: int) -> list[int]:
         per_rank = self.B // self.world
-        start = step * self.B + self.rank * per_rank
-        return [int(self._permutation(pos // self.n)[pos % self.n]) for pos in range(start, start + per_rank)]
+        pos = step * self.B + self.rank * per_rank
+        end, out = pos + per_rank, []
+        while pos < end:                    # one slice per epoch the batch touches (not a tensor index per item)
+            epoch, offset = divmod(pos, self.n)
+            take = min(end - pos, self.n - offset)
+            out += self._permutation(epoch)[offset:offset + take].tolist()
+            pos += take
+        return out
 
     def __iter__(self):
         step = self.start_step
         while True:
             yield self.batch_indices(step)
             step += 1
+
+
+def training_loader(dataset, sampler: ResumableBatchSampler, num_workers: int, pin_memory: bool = False):
+    """The training DataLoader. A dataset that reads a whole batch at once (PreparedDataset: dataset[list]
+    = the stacked rows) gets each index list as one item, automatic batching off; any other is read row by
+    row and collated. Either way a batch holds the same rows in the same order."""
+    if isinstance(dataset, PreparedDataset):
+        return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
+                                           pin_memory=pin_memory)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                                       pin_memory=pin_memory)
