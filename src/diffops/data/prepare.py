@@ -206,6 +206,10 @@ class PreparedDataset(torch.utils.data.Dataset):
         return self._len
 
     def __getitem__(self, i):
+        """Row i, or for a list of indices the stacked rows in that order (one read per column, what
+        default_collate would make of the single rows; training.batches.training_loader asks for these)."""
         if self._arrays is None:                    # opened lazily: one map per DataLoader worker
             self._arrays = {k: np.load(self.root / f, mmap_mode="r") for k, f in self.columns.items()}
+        if not isinstance(i, (int, np.integer)):
+            i = np.asarray(i, dtype=np.int64)
         return {k: torch.from_numpy(np.array(a[i])) for k, a in self._arrays.items()}

@@ -27,7 +27,7 @@ from ..utils.accelerator import make_accelerator
 from ..utils.grid import save_image_grid
 from ..utils.io import atomic_dir, file_sha256
 from . import checkpoint as ckpt
-from .batches import ResumableBatchSampler
+from .batches import ResumableBatchSampler, training_loader
 from .tracker import NullTracker
 
 TRAIN_SECTIONS = ("data", "model", "method", "edm", "train")   # what a checkpoint must match (+ the method's section)
@@ -172,8 +172,7 @@ def train(cfg, data_dir: Path, out_dir: Path | None, state_dir: Path, *, tracker
     # Data: uint8 images, a resumable order, per-rank slices of each global batch.
     dataset = space.dataset() if space else PreparedDataset(data_dir, "train")
     sampler = ResumableBatchSampler(len(dataset), B, cfg.train.seed, rank, world, start_step=step)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.train.num_workers,
-                                         pin_memory=device.type == "cuda")
+    loader = training_loader(dataset, sampler, cfg.train.num_workers, pin_memory=device.type == "cuda")
 
     tracker = tracker if accelerator.is_main_process else NullTracker()
     with tracker.start(state["mlflow_run_id"]) as run:
