@@ -4,8 +4,8 @@ Input, made once in a temp dir with the library: `--images` synthetic faces (dif
 seed 123), prepared by diffops.data.prepare.prepare_celeba at params.yaml's data.* (celeba-crop 140 -> 32 px),
 as the root pipeline's `prepare` stage writes data/prepared; the train split's rows also saved as PNG files.
 Each run draws `--batches` batches of `--batch` (train.batch_size) images and counts images delivered:
-  - diffops loader: training/loop.py's DataLoader(PreparedDataset(train), batch_sampler=
-                    ResumableBatchSampler, num_workers=--workers), rows as the loop receives them;
+  - diffops loader: training.batches.training_loader(PreparedDataset(train), ResumableBatchSampler,
+                    --workers), the loader the training loop iterates (whole batches per read);
   - PNG folder:     torch DataLoader over the same images as PNG files, PIL decode + to uint8 tensor,
                     same batch size, same shuffled order, same num_workers;
   - bare read:      no DataLoader: the same index lists, one fancy-index read per batch of the
@@ -35,7 +35,7 @@ from PIL import Image
 from diffops.config import load_params
 from diffops.data.prepare import PreparedDataset, prepare_celeba
 from diffops.data.synthetic_celeba import generate_celeba_like
-from diffops.training.batches import ResumableBatchSampler
+from diffops.training.batches import ResumableBatchSampler, training_loader
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 5
@@ -91,7 +91,7 @@ def main():
 
         def diffops():
             ds = PreparedDataset(tmp / "prepared", "train")
-            return torch.utils.data.DataLoader(ds, batch_sampler=ResumableBatchSampler(n, B, 0), num_workers=workers)
+            return training_loader(ds, ResumableBatchSampler(n, B, 0), workers)
 
         def png():
             return torch.utils.data.DataLoader(PngFolder(tmp / "png"), batch_sampler=ResumableBatchSampler(n, B, 0),
