@@ -9,7 +9,10 @@ Each run draws `--batches` batches of `--batch` (train.batch_size) images and co
   - PNG folder:     torch DataLoader over the same images as PNG files, PIL decode + to uint8 tensor,
                     same batch size, same shuffled order, same num_workers;
   - bare read:      no DataLoader: the same index lists, one fancy-index read per batch of the
-                    memory-mapped {train}_images.npy and _attrs.npy arrays (torch.from_numpy).
+                    memory-mapped {train}_images.npy and _attrs.npy arrays (torch.from_numpy), the
+                    index lists made before the clock starts;
+  - bare loop:      the same reads with the index lists drawn in the loop from the batch sampler, as
+                    any loop that trains on this order must.
 Runs alternate (diffops, PNG, bare, diffops, ...) so load from other users hits all alike; each loader is
 warmed up (worker start-up excluded, the first 5 batches untimed). Reported: medians over >= 5 repeats
 and the per-repeat ratios diffops/PNG (goal >= 3) and diffops/bare (goal >= 0.95).
@@ -102,7 +105,11 @@ def main():
             order = [s.batch_indices(k) for k in range(total)]       # index lists made before the clock
             return ({"image": torch.from_numpy(images[idx]), "attrs": torch.from_numpy(attrs[idx])} for idx in order)
 
-        runs = {"diffops loader": diffops, "PNG folder (PIL)": png, "bare read": bare}
+        def bare_loop():                                             # the same batches, drawn in the loop
+            return ({"image": torch.from_numpy(images[idx]), "attrs": torch.from_numpy(attrs[idx])}
+                    for idx in ResumableBatchSampler(n, B, 0))
+
+        runs = {"diffops loader": diffops, "PNG folder (PIL)": png, "bare read": bare, "bare loop": bare_loop}
         rates = {k: [] for k in runs}
         for _ in range(args.repeats):
             for name, make in runs.items():
@@ -113,7 +120,7 @@ def main():
           f"batch {B}, loader workers {workers} (diffops and PNG), {args.batches} timed batches x {args.repeats} repeats")
     for name, r in rates.items():
         print(f"  {name:18s} median {statistics.median(r):10.0f} images/s   runs " + " ".join(f"{x:.0f}" for x in r))
-    for other, goal in (("PNG folder (PIL)", 3.0), ("bare read", 0.95)):
+    for other, goal in (("PNG folder (PIL)", 3.0), ("bare read", 0.95), ("bare loop", 0.95)):
         ratios = [a / b for a, b in zip(rates["diffops loader"], rates[other])]
         print(f"  diffops / {other:16s} median {statistics.median(ratios):.3f} (goal >= {goal})   per repeat "
               + " ".join(f"{x:.3f}" for x in ratios))

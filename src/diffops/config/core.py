@@ -77,7 +77,7 @@ class TrainConfig:
     ema_rampup_ratio:       float   = 0.05          # EMA half-life is at most this fraction of the images seen
     xflip:                  bool    = True          # random horizontal flips of training images
     precision:              str     = 'no'          # Accelerate mixed precision: 'no', 'fp16' or 'bf16'
-    num_workers:            int     = 1             # DataLoader worker processes per training process
+    num_workers:            int     = 0             # DataLoader workers per training process (0: read in the loop)
     checkpoint_every_kimg:  float   = 8.0           # interval between checkpoints in kimg
     grid_every_kimg:        float   = 8.0           # interval between sample grids in kimg
     log_every_steps:        int     = 10            # optimizer steps between metric logs

@@ -210,6 +210,7 @@ class PreparedDataset(torch.utils.data.Dataset):
         default_collate would make of the single rows; training.batches.training_loader asks for these)."""
         if self._arrays is None:                    # opened lazily: one map per DataLoader worker
             self._arrays = {k: np.load(self.root / f, mmap_mode="r") for k, f in self.columns.items()}
-        if not isinstance(i, (int, np.integer)):
-            i = np.asarray(i, dtype=np.int64)
-        return {k: torch.from_numpy(np.array(a[i])) for k, a in self._arrays.items()}
+        if isinstance(i, (int, np.integer)):        # a view into the map: copied
+            return {k: torch.from_numpy(np.array(a[i])) for k, a in self._arrays.items()}
+        i = np.asarray(i, dtype=np.int64)           # fancy indexing already copies
+        return {k: torch.from_numpy(a[i]) for k, a in self._arrays.items()}

@@ -44,11 +44,19 @@ class ResumableBatchSampler(torch.utils.data.Sampler):
 
 
 def training_loader(dataset, sampler: ResumableBatchSampler, num_workers: int, pin_memory: bool = False):
-    """The training DataLoader. A dataset that reads a whole batch at once (PreparedDataset: dataset[list]
-    = the stacked rows) gets each index list as one item, automatic batching off; any other is read row by
-    row and collated. Either way a batch holds the same rows in the same order."""
-    if isinstance(dataset, PreparedDataset):
+    """The batches the training loop iterates; each holds the same rows in the same order whatever the path.
+
+    A PreparedDataset reads a whole batch at once (dataset[list] = the stacked rows): with no workers it is
+    indexed directly (a DataLoader would add half again to the read, benchmarks/loader_throughput.py), with
+    workers each index list is one DataLoader item, automatic batching off. Other datasets are read row by
+    row and collated by a DataLoader.
+    """
+    if not isinstance(dataset, PreparedDataset):
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                                           pin_memory=pin_memory)
+    if num_workers > 0:
         return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
                                            pin_memory=pin_memory)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                                       pin_memory=pin_memory)
+    if pin_memory:
+        return ({k: v.pin_memory() for k, v in dataset[idx].items()} for idx in sampler)
+    return (dataset[idx] for idx in sampler)
