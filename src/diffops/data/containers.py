@@ -146,6 +146,7 @@ class StoredZipWriter:
     def abort(self) -> None:
         self._f.close()
 
+
 class Edm2Writer:
     """Folder or ZIP_STORED zip in the edm2 layout; add(name, bytes, label) then commit() or abort()."""
 
