@@ -216,8 +216,8 @@ def run_case(case: str, args, work: Path) -> dict:
                     same(pixels(dest), ref, name)
         for dest in outputs.values():
             shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-            for p in work.glob("*.report.json"):
-                p.unlink()
+        for p in work.glob("*.report.json"):
+            p.unlink()
     images = IMAGENET_COUNT if fmt == "imagenet" else args.images
     return {"case": case, "images": images, "rates": rates}
 
