@@ -17,7 +17,7 @@ def diti_config(**overrides):
         "sample": {"steps": 2, "num_images": 4, "batch_size": 4},
         "tracking": {"experiment": "test", "system_metrics": False, "log_checkpoints": "none"},
         "diti": {"latent_dim": 8, "k": 4, "encoder_width": 8, "duration_kimg": 0.008, "batch_size": 4,
-                 "checkpoint_every_kimg": 0.004, "ema_halflife_kimg": 0.004, "probe_epochs": 2, "probe_batch_size": 8,
+                 "checkpoint_every_kimg": 0.004, "ema_halflife_kimg": 0.004, "probe_max_iter": 20, "probe_random_seeds": [0],
                  "cf_pairs": 1, "cf_encode_steps": 2, "cf_decode_steps": 2, "cf_t_from": [0, 500], "cf_t_to": [500, 1000],
                  "cf_alphas": [0.0, 1.0], "manip_dims": 2, "manip_epochs": 2, "manip_images": 2,
                  "manip_encode_steps": 2, "manip_decode_steps": 2},

@@ -41,13 +41,25 @@ def test_train_probe_counterfactual_manipulation(setup):
     assert run.data.params["method.name"] == "diti" and run.data.params["diti.lr_effective"] == str(cfg.diti.lr)
     assert run.data.params["train.lr"] == str(cfg.diti.lr) and run.info.status == "FINISHED"
 
-    report = run_probe(cfg, data, {"diti": tmp / "models" / "diti", "pdae": tmp / "models" / "pdae"},
-                       tmp / "metrics" / "probe.json", progress=False)
-    assert set(report["representations"]) == {"diti", "pdae", "random", "pixels"}
-    assert report["representations"]["pixels"]["feature_dim"] == 3 * 8 * 8
-    assert len(report["representations"]["diti"]["test_ap"]) == 40
+    seed1 = diti_config(**{"diti.seed": 1})
+    train_representation(seed1, "diti", data, edm, tmp / "models" / "diti-seed1", tmp / "ckpt" / "diti-seed1")
+    report = run_probe(cfg, data, [tmp / "models" / "diti", tmp / "models" / "pdae", tmp / "models" / "diti-seed1"],
+                       tmp / "metrics" / "probe.json", progress=False, plots=tmp / "plots" / "probe.json")
+    reps = report["representations"]
+    assert set(reps) == {"diti", "pdae", "random", "pca_pixels", "pixels"}
+    assert reps["diti"]["n_seeds"] == 2 and reps["pdae"]["n_seeds"] == 1 and reps["random"]["n_seeds"] == 1
+    assert reps["diti"]["probe_map_drawn_sd"] > 0 and reps["pdae"]["probe_map_drawn_sd"] == 0
+    assert reps["pixels"]["whitened_dim"] <= 3 * 8 * 8 and reps["pca_pixels"]["whitened_dim"] == cfg.diti.latent_dim
+    e = report["effects"]["diti_minus_random"]
+    assert e["difference"] == pytest.approx(reps["diti"]["probe_map_drawn"] - reps["random"]["probe_map_drawn"])
+    # chunk-wise probe: cf groups [0, 500) and [500, 1000) of k = 4 chunks of 2 dims, on DiTi and on PDAE's same dims
+    assert set(report["chunks"]) == {"diti", "pdae"} and set(report["chunks"]["diti"]) == {"t0-500", "t500-1000"}
+    assert report["chunks"]["diti"]["t0-500"]["feature_dim"] == 4 and report["chunks"]["diti"]["t0-500"]["n_seeds"] == 2
+    assert json.loads((tmp / "metrics" / "probe.json").read_text()) == json.loads(json.dumps(report))
+    assert len(json.loads((tmp / "plots" / "probe.json").read_text())) == 40
     metrics = mlflow.get_run(specs["diti"]["mlflow_run_id"]).data.metrics
-    assert {"probe_map", "probe_map_drawn", "probe_map.pdae", "probe_map.random", "probe_map.pixels"} <= set(metrics)
+    assert {"probe_map", "probe_map_drawn", "probe_map.pdae", "probe_map.random", "probe_map_sd.diti",
+            "probe_map.pixels"} <= set(metrics)
     assert "probe_map" in mlflow.get_run(specs["pdae"]["mlflow_run_id"]).data.metrics
 
     layout = run_counterfactual(cfg, data, tmp / "models" / "diti", tmp / "cf", progress=False)

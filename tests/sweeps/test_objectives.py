@@ -71,7 +71,7 @@ def test_tiny_diti_study_trains_and_probes(sweep_env, tmp_path):
                       budget=["diti.duration_kimg=0.016", "diti.checkpoint_every_kimg=0.008",
                               "tracking.log_checkpoints=none"])
     raw["diti"] = {"latent_dim": 8, "k": 4, "encoder_width": 8, "batch_size": 4, "ema_halflife_kimg": 0.004,
-                   "probe_epochs": 2, "probe_batch_size": 8}
+                   "probe_max_iter": 20}
     raw["model"]["attention"] = [False, True]
     data = write_prepared(tmp_path / "prepared", counts=(16, 8, 8))
     edm = write_edm_model(tmp_path / "edm", load_params(raw, methods=METHODS))

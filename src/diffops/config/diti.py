@@ -28,11 +28,9 @@ class DiTiConfig:                                   # DiTi (Yue et al. 2024) and
     lr:                     float   = 1e-3          # Adam lr, used as is for any process count (paper: 1e-4 x local batch / 32)
     ema_halflife_kimg:      float   = 1.0           # EMA half-life of encoder and shift branch (paper: 0.9999 per step)
     checkpoint_every_kimg:  float   = 4.0           # interval between resumable checkpoints
-    probe_epochs:           int     = 15            # linear probe: epochs; the epoch with the best val mean AP is kept
-    probe_lr:               float   = 1e-3          # linear probe: Adam lr
-    probe_batch_size:       int     = 128           # linear probe: batch size
-    probe_standardize:      bool    = True          # standardise features with train-split mean/std first (reference: no)
-    probe_seed:             int     = 0             # linear probe: init, shuffling and flips
+    probe_l2:               tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)  # linear probe: L2 grid; the best on val mAP is kept
+    probe_max_iter:         int     = 500           # linear probe: L-BFGS iterations per L2 value (full batch)
+    probe_random_seeds:     tuple[int, ...] = (0, 1, 2)  # init seeds of the `random` encoder baseline (mean and sd)
     cf_pairs:               int     = 2             # counterfactuals: image pairs (consecutive test images)
     cf_t_from:              tuple[int, ...] = (0, 100, 300, 500)     # counterfactual rows: chunks starting in [from, to)
     cf_t_to:                tuple[int, ...] = (100, 300, 500, 1000)  #   are interpolated between the two images
@@ -63,10 +61,9 @@ RULES = {
     'diti.lr':                      POSITIVE,
     'diti.ema_halflife_kimg':       POSITIVE,
     'diti.checkpoint_every_kimg':   POSITIVE,
-    'diti.probe_epochs':            at_least(1),
-    'diti.probe_lr':                POSITIVE,
-    'diti.probe_batch_size':        at_least(1),
-    'diti.probe_seed':              at_least(0),
+    'diti.probe_l2':                POSITIVE,
+    'diti.probe_max_iter':          at_least(1),
+    'diti.probe_random_seeds':      at_least(0),
     'diti.cf_pairs':                at_least(1),
     'diti.cf_t_from':               Rule(lambda v: 0 <= v < 1000, 'a timestep in [0, 1000)'),
     'diti.cf_t_to':                 Rule(lambda v: 0 < v <= 1000, 'a timestep in (0, 1000]'),
@@ -138,6 +135,9 @@ def _check_diti(cfg) -> None:
     problem = allocation_problem(d.latent_dim, d.k, d.allocation, d.stages, d.dims_per_stage)
     if problem:
         raise ConfigError(f'diti.{problem[0]}', problem[1])
+    for key in ('probe_l2', 'probe_random_seeds'):
+        if not getattr(d, key):
+            raise ConfigError(f'diti.{key}', 'must list at least one value')
     if len(d.cf_t_from) != len(d.cf_t_to):
         raise ConfigError('diti.cf_t_to', f'must have one entry per diti.cf_t_from entry ({len(d.cf_t_from)}), '
                           f'got {len(d.cf_t_to)}')

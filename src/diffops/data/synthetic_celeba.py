@@ -74,6 +74,12 @@ DRAWN_ATTRIBUTES = (
     "Heavy_Makeup", "Male", "Mouth_Slightly_Open", "Mustache", "No_Beard", "Pale_Skin", "Sideburns",
     "Smiling", "Wearing_Hat", "Wearing_Lipstick", "Young",
 )
+# Drawn attributes by the size of what they change (DiTi's chunk-wise probe: coarse ones should live in the
+# late-t chunks, fine ones in the early-t chunks). Bangs and No_Beard (mid-sized areas) are in neither.
+COARSE_ATTRIBUTES = ("Male", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Bald", "Wearing_Hat",
+                     "Pale_Skin")                      # hair length and colour, the top of the head, all skin
+FINE_ATTRIBUTES = ("Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Young", "Mustache", "Goatee", "Sideburns",
+                   "Wearing_Lipstick", "Heavy_Makeup")  # mouth, thin lines and small patches
 
 # Marginal rates of the attributes that are not drawn (approximately CelebA's).
 UNDRAWN_RATES = {
@@ -85,6 +91,7 @@ UNDRAWN_RATES = {
 }
 assert set(DRAWN_ATTRIBUTES) | set(UNDRAWN_RATES) == set(ATTRIBUTE_NAMES)
 assert not set(DRAWN_ATTRIBUTES) & set(UNDRAWN_RATES)
+assert set(COARSE_ATTRIBUTES) | set(FINE_ATTRIBUTES) < set(DRAWN_ATTRIBUTES)
 
 HAIR_COLORS = {  # base RGB per hair category; each face jitters it
     "Black_Hair": (28, 22, 22), "Brown_Hair": (105, 68, 38), "Blond_Hair": (226, 196, 122),

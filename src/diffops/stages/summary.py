@@ -21,9 +21,11 @@ HEADLINE = {
     "tiw.tv.dsm_obs": ("tiw", "losses.dsm_obs.subgroup_tv"),
     "tiw.tv.tiw_dsm": ("tiw", "losses.tiw_dsm.subgroup_tv"),
     "tiw.tv_se.tiw_dsm": ("tiw", "losses.tiw_dsm.subgroup_tv_se"),
-    "diti.map": ("diti_probe", "representations.diti.probe_map"),
-    "pdae.map": ("diti_probe", "representations.pdae.probe_map"),
-    "random.map": ("diti_probe", "representations.random.probe_map"),
+    "diti.map_drawn": ("diti_probe", "representations.diti.probe_map_drawn"),
+    "pdae.map_drawn": ("diti_probe", "representations.pdae.probe_map_drawn"),
+    "random.map_drawn": ("diti_probe", "representations.random.probe_map_drawn"),
+    "pca_pixels.map_drawn": ("diti_probe", "representations.pca_pixels.probe_map_drawn"),
+    "diti.minus_random_in_sd": ("diti_probe", "effects.diti_minus_random.in_pooled_sd"),
     "diti.manip": ("diti_manipulation", "manip_change_rate"),
 }
 

@@ -15,7 +15,7 @@ from ..artifacts.representation import save_representation, stored_params
 from ..methods import METHODS
 from ..training.loop import train
 from ..utils.io import atomic_dir, file_sha256
-from .common import PARAMS, load, path, output_folder, output_file
+from .common import PARAMS, load_with, path, output_folder, output_file
 from .train import tracker_for, write_curve
 
 REPRESENTATION_METHODS = ("diti", "pdae")
@@ -57,7 +57,8 @@ def run(cfg, method: str, data_dir, edm_dir, out_dir, state_dir, run_id=None, pl
 @click.option("--out", type=output_folder(), default=None, help="EMA encoder + shift branch [default: models/<method>].")
 @click.option("--state", type=output_folder(), default=None, help="Resumable checkpoints [default: checkpoints/<method>].")
 @click.option("--plots", type=output_file(), default=None, help="Loss against kimg for `dvc plots`.")
-def command(params_path, method, data, edm_dir, out, state, plots):
+@click.option("--seed", type=int, default=None, help="Overrides diti.seed (one training seed of several).")
+def command(params_path, method, data, edm_dir, out, state, plots, seed):
     """Train the encoder and shift branch around the frozen EDM model, logging to MLflow.
 
     Multi-process: `torchrun --nproc_per_node N $(which diffops) diti train`; diti.batch_size is global
@@ -65,6 +66,7 @@ def command(params_path, method, data, edm_dir, out, state, plots):
 
     \b
     Example:  diffops diti train --method diti --data data/prepared --edm models/edm
+              diffops diti train --method diti --seed 1 --out models/diti-seed1 --state checkpoints/diti-seed1
     """
-    run(load(params_path), method, data, edm_dir, out or Path("models") / method, state or Path("checkpoints") / method,
-        plots=plots)
+    run(load_with(params_path, "diti", {"seed": seed}), method, data, edm_dir, out or Path("models") / method,
+        state or Path("checkpoints") / method, plots=plots)

@@ -170,7 +170,7 @@ class Objective:
         result = self.probe(cfg, Representation(tmp / "model").encoder)
         self.tracker.client.log_batch(run_id, metrics=[
             Metric(k, float(v), int(time.time() * 1000), 0) for k, v in result.items()
-            if k in ("probe_val_map", "probe_map", "probe_map_drawn", "probe_map_undrawn", "best_epoch")])
+            if k in ("probe_val_map", "probe_map", "probe_map_drawn", "probe_map_undrawn", "l2")])
         return result
 
     def run_asyrp(self, cfg, tcfg, tmp: Path, on_checkpoint, run_id: str, spent: dict) -> dict:
@@ -203,11 +203,11 @@ class Objective:
         return self._scorer
 
     def probe(self, cfg, encoder) -> dict:
-        """diti_probe's linear probe of one encoder; probe_val_map = its validation mAP at the chosen epoch."""
+        """diti_probe's linear probe of one encoder; probe_val_map = its validation mAP at the chosen L2."""
         if self._splits is None:
             self._splits = {s: load_split(self.data_dir, s) for s in ("train", "val", "test")}
         result = probe_encoder(cfg, self._splits, encoder.eval())
-        return {**result, "probe_val_map": result["val_map_best"]}
+        return {**result, "probe_val_map": result["val_map"]}
 
     def intermediate(self, tcfg, ema, spent: dict) -> float:
         """A cheap estimate of the study's metric for the EMA modules at a checkpoint (see the module doc)."""
