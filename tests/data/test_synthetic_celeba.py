@@ -120,3 +120,23 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path):
     with pytest.raises(FileExistsError, match="diffops did not write it"):
         generate_celeba_like(tmp_path / "mine", 2, seed=0, progress=False)
     assert (tmp_path / "mine" / "thesis.tex").exists()
+
+
+def test_nuisance_narrows_background_and_clothes_but_keeps_the_face():
+    """generate.nuisance: the same draws, the background / clothes colours pulled to grey; 1 = the default data."""
+    def spread(nuisance):
+        corners, faces = [], []
+        for i in range(12):
+            rng = np.random.default_rng([0, i])
+            a = synthetic_celeba.sample_attributes(rng)
+            img = np.asarray(synthetic_celeba.draw_face(a, rng, nuisance)).astype(float)
+            corners.append(img[2:12, 2:12].mean((0, 1)))
+            faces.append(img[110:115, 80:100].mean((0, 1)))                 # skin between the eyes
+        return np.std(corners, 0).mean(), np.array(faces)
+    full, faces_full = spread(1.0)
+    narrowed, faces_narrowed = spread(0.25)
+    assert narrowed < 0.35 * full
+    assert np.abs(faces_full - faces_narrowed).max() < 1e-9
+    assert synthetic_celeba.render_sample(3, 5)[1] == synthetic_celeba.render_sample(3, 5, 1.0)[1]
+    with pytest.raises(ValueError, match="nuisance"):
+        generate_celeba_like("unused", 10, seed=0, nuisance=1.5, progress=False)

@@ -20,6 +20,7 @@ DEFAULT_METHOD_NAMES = ('edm',)  # method.name values load_params accepts when t
 class GenerateConfig:
     num_images:             int     = 6000          # synthetic face images to write (>= 10)
     seed:                   int     = 0             # seed of the synthetic face generator
+    nuisance:               float   = 1.0           # spread of background / clothes colour and lighting, in [0, 1]
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -124,6 +125,7 @@ class TrackingConfig:
 RULES = {
     'generate.num_images':          at_least(10),
     'generate.seed':                at_least(0),
+    'generate.nuisance':            Rule(lambda v: 0 <= v <= 1, 'a number in [0, 1]'),
     'data.crop':                    POSITIVE,
     'data.resolution':              POSITIVE,
     'data.on_error':                one_of('skip', 'fail'),

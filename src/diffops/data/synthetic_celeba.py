@@ -40,6 +40,9 @@ as noise, which is a useful negative control.
 Nuisance variation, independent of the attributes: head position, scale, in-plane tilt, yaw (the
 eyes, nose and mouth slide sideways), face width, skin, eye, clothing and background colours, a
 background gradient, a lighting gradient over the whole picture, Gaussian pixel noise and JPEG.
+`nuisance` (generate.nuisance, default 1) scales the spread of the background and clothes colours
+around mid-grey and the lighting gradient's strength, from the same random draws: 0.25 keeps a quarter
+of that variation, so that an encoder with a small code spends less of it on the background.
 The face sits where aligned CelebA faces sit (eyes near row 112, columns 70 and 108), inside the
 central 140x140 crop (rows 39-179, columns 19-159) that `prepare` takes.
 
@@ -68,6 +71,7 @@ JPEG_QUALITY = 95
 SUPERSAMPLE = 1                      # draw at this multiple, then box-downsample
 CELEBA_SPLIT_SIZES = (162770, 19867, 19962)   # official train / val / test counts (sum 202599)
 FACE_CENTER = (89.0, 124.0)          # centre of the face ellipse; puts the eyes at row ~112
+NEUTRAL = 128                        # the grey that nuisance colours narrow towards
 
 DRAWN_ATTRIBUTES = (
     "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Eyeglasses", "Goatee", "Gray_Hair",
@@ -204,8 +208,16 @@ def sample_skin(rng, pale):
 # ----------------------------------------------------------------------------
 # Drawing
 
-def draw_face(a: dict[str, bool], rng: np.random.Generator) -> Image.Image:
-    """Render one 178x218 RGB face whose features follow the attributes `a`."""
+def narrow(rgb: np.ndarray, nuisance: float) -> np.ndarray:
+    """A nuisance colour pulled towards mid-grey: nuisance 1 keeps it, 0 makes it NEUTRAL."""
+    if nuisance == 1:
+        return rgb
+    return np.round(NEUTRAL + nuisance * (rgb.astype(np.float64) - NEUTRAL)).astype(rgb.dtype)
+
+
+def draw_face(a: dict[str, bool], rng: np.random.Generator, nuisance: float = 1.0) -> Image.Image:
+    """Render one 178x218 RGB face whose features follow the attributes `a`; `nuisance` in [0, 1] scales
+    the spread of the background and clothes colours (the draws are the same, so 1 is the default data)."""
     male = a["Male"]
 
     # Nuisance: pose, proportions and colours.
@@ -219,8 +231,8 @@ def draw_face(a: dict[str, bool], rng: np.random.Generator) -> Image.Image:
     hair = jitter(rng, HAIR_COLORS[hair_key], 10)
     if hair_key == "other" and rng.random() < 0.5:
         hair = jitter(rng, (190, 110, 60), 10)  # strawberry / copper
-    clothes = tuple(int(v) for v in rng.integers(20, 235, 3))
-    bg_top, bg_bottom = rng.integers(30, 240, 3), rng.integers(30, 240, 3)
+    clothes = tuple(int(v) for v in narrow(rng.integers(20, 235, 3), nuisance))
+    bg_top, bg_bottom = narrow(rng.integers(30, 240, 3), nuisance), narrow(rng.integers(30, 240, 3), nuisance)
 
     # Background: a vertical gradient between two random colours.
     ramp = np.linspace(0.0, 1.0, HEIGHT * SUPERSAMPLE)[:, None, None]
@@ -347,10 +359,10 @@ def draw_face(a: dict[str, bool], rng: np.random.Generator) -> Image.Image:
     return img.reduce(SUPERSAMPLE) if SUPERSAMPLE > 1 else img
 
 
-def add_photometric_noise(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Lighting gradient in a random direction, then Gaussian pixel noise."""
+def add_photometric_noise(img: Image.Image, rng: np.random.Generator, nuisance: float = 1.0) -> Image.Image:
+    """Lighting gradient in a random direction (its strength scaled by `nuisance`), then Gaussian pixel noise."""
     x = np.asarray(img, dtype=np.float32)
-    angle, strength = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, 0.35)
+    angle, strength = rng.uniform(0, 2 * np.pi), rng.uniform(0.0, 0.35) * nuisance
     gy, gx = np.linspace(-1, 1, HEIGHT, dtype=np.float32), np.linspace(-1, 1, WIDTH, dtype=np.float32)
     light = 1 + strength * 0.5 * (np.sin(angle) * gy[:, None] + np.cos(angle) * gx[None, :])
     # Gaussian noise as a sum of 4 uniform bytes (Irwin-Hall: mean 510, std 147.8), ~3x cheaper than
@@ -365,11 +377,11 @@ def add_photometric_noise(img: Image.Image, rng: np.random.Generator) -> Image.I
     return Image.fromarray(x.astype(np.uint8))
 
 
-def render_sample(seed: int, index: int) -> tuple[np.ndarray, bytes]:
+def render_sample(seed: int, index: int, nuisance: float = 1.0) -> tuple[np.ndarray, bytes]:
     """Image `index` of the dataset `seed` -> (attributes as int8 (40,) of +-1, JPEG bytes)."""
     rng = np.random.default_rng([seed, index])
     a = sample_attributes(rng)
-    img = add_photometric_noise(draw_face(a, rng), rng)
+    img = add_photometric_noise(draw_face(a, rng, nuisance), rng, nuisance)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=JPEG_QUALITY)
     return np.array([1 if a[name] else -1 for name in ATTRIBUTE_NAMES], dtype=np.int8), buf.getvalue()
@@ -390,8 +402,10 @@ def split_sizes(num_images: int) -> tuple[int, int, int]:
     return n_train, n_val, num_images - n_train - n_val
 
 
-def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1, progress: bool = True) -> dict:
-    """Write `num_images` synthetic faces in CelebA's layout to `root` (atomically); return a summary."""
+def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1, progress: bool = True,
+                         nuisance: float = 1.0) -> dict:
+    """Write `num_images` synthetic faces in CelebA's layout to `root` (atomically); return a summary.
+    nuisance < 1 narrows the background, clothes and lighting variation (draw_face)."""
     if int(num_images) < 1:
         raise ValueError(f"num_images must be >= 1, got {num_images}")
     if int(num_workers) < 1:
@@ -405,7 +419,9 @@ def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1,
 
     filenames = [f"{i + 1:06d}.jpg" for i in range(num_images)]
     attrs = np.empty((num_images, len(ATTRIBUTE_NAMES)), dtype=np.int8)
-    jobs = [(int(seed), i) for i in range(num_images)]
+    if not 0 <= nuisance <= 1:
+        raise ValueError(f"nuisance must be in [0, 1], got {nuisance}")
+    jobs = [(int(seed), i, float(nuisance)) for i in range(num_images)]
     start = time.perf_counter()
     pool = Pool(num_workers) if num_workers > 1 else None
     try:
@@ -425,7 +441,8 @@ def generate_celeba_like(root, num_images: int, seed: int, num_workers: int = 1,
     replace_dir(tmp, root)
 
     summary = {
-        "root": str(root), "num_images": num_images, "seed": int(seed), "num_workers": num_workers,
+        "root": str(root), "num_images": num_images, "seed": int(seed), "nuisance": float(nuisance),
+        "num_workers": num_workers,
         "counts": dict(zip(("train", "val", "test"), map(int, sizes))),
         "attribute_rates": {name: float((attrs[:, ATTRIBUTE_NAMES.index(name)] > 0).mean()) for name in DRAWN_ATTRIBUTES},
         "seconds": round(seconds, 3), "images_per_s": round(num_images / max(seconds, 1e-9), 1),

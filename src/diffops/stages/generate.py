@@ -8,7 +8,8 @@ from .common import PARAMS, load, output_folder
 
 
 def run(cfg, out, num_workers: int = 2) -> dict:
-    return generate_celeba_like(out, cfg.generate.num_images, cfg.generate.seed, num_workers=num_workers)
+    return generate_celeba_like(out, cfg.generate.num_images, cfg.generate.seed, num_workers=num_workers,
+                                nuisance=cfg.generate.nuisance)
 
 
 @click.command("generate")
