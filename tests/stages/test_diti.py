@@ -44,7 +44,8 @@ def test_train_probe_counterfactual_manipulation(setup):
     seed1 = diti_config(**{"diti.seed": 1})
     train_representation(seed1, "diti", data, edm, tmp / "models" / "diti-seed1", tmp / "ckpt" / "diti-seed1")
     report = run_probe(cfg, data, [tmp / "models" / "diti", tmp / "models" / "pdae", tmp / "models" / "diti-seed1"],
-                       tmp / "metrics" / "probe.json", progress=False, plots=tmp / "plots" / "probe.json")
+                       tmp / "metrics" / "probe.json", progress=False, plots=tmp / "plots" / "probe.json",
+                       full_pixels=True)
     reps = report["representations"]
     assert set(reps) == {"diti", "pdae", "random", "pca_pixels", "pixels"}
     assert reps["diti"]["n_seeds"] == 2 and reps["pdae"]["n_seeds"] == 1 and reps["random"]["n_seeds"] == 1

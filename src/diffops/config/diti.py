@@ -23,11 +23,11 @@ class DiTiConfig:                                   # DiTi (Yue et al. 2024) and
     mode:                   str     = 'base'        # base | stop_grad (gradient to the newest chunk only) | dual (both losses)
     encoder_width:          int     = 64            # channels of the encoder's first conv (64 = the reference encoder)
     seed:                   int     = 0             # seed of initialisation, batches, timesteps and noise
-    duration_kimg:          float   = 8.0           # training length in thousands of images (paper: 38,000)
+    duration_kimg:          float   = 24.0          # training length in thousands of images (paper: 38,000)
     batch_size:             int     = 64            # images per optimizer step over all processes (paper: 128)
-    lr:                     float   = 1e-3          # Adam lr, used as is for any process count (paper: 1e-4 x local batch / 32)
+    lr:                     float   = 2e-4          # Adam lr, used as is for any process count (paper: 1e-4 x local batch / 32)
     ema_halflife_kimg:      float   = 1.0           # EMA half-life of encoder and shift branch (paper: 0.9999 per step)
-    checkpoint_every_kimg:  float   = 4.0           # interval between resumable checkpoints
+    checkpoint_every_kimg:  float   = 8.0           # interval between resumable checkpoints
     probe_l2:               tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)  # linear probe: L2 grid; the best on val mAP is kept
     probe_max_iter:         int     = 500           # linear probe: L-BFGS iterations per L2 value (full batch)
     probe_random_seeds:     tuple[int, ...] = (0, 1, 2)  # init seeds of the `random` encoder baseline (mean and sd)

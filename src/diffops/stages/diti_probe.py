@@ -3,8 +3,8 @@ baselines and of DiTi's time-chunks, with the effect DiTi - random in pooled sta
 
 Representations are grouped by method (diti.json): several training seeds of a method give its mean and
 sample sd. Baselines: the encoder architecture as initialised under each of diti.probe_random_seeds
-(`random`), the pixels PCA-reduced to the code's dimension (`pca_pixels`) and all pixels (`pixels`, an
-upper reference). The chunk-wise probe reads the dims of the DiTi chunks whose first timestep lies in
+(`random`), the pixels PCA-reduced to the code's dimension (`pca_pixels`) and, with --full-pixels, all
+pixels (`pixels`, an upper reference). The chunk-wise probe reads the dims of the DiTi chunks whose first timestep lies in
 each [diti.cf_t_from, diti.cf_t_to) (the counterfactual rows' groups) and the same dims of PDAE's code,
 which has no time order (the control). Each model's numbers go into its training run; the comparison
 into the first one's.
@@ -77,7 +77,7 @@ def effect(reps: dict, treated: str, control: str = "random", metric: str = EFFE
 
 
 def run(cfg, data_dir: Path, model_dirs: list[Path], metrics_path: Path, baselines: bool = True,
-        progress: bool = True, plots=None) -> dict:
+        progress: bool = True, plots=None, full_pixels: bool = False) -> dict:
     """Writes metrics_path (per representation: the mAPs, their sd over seeds, the chosen L2; the chunk-wise
     probe; the effects) and plots (per-attribute test AP); logs into the representations' runs."""
     splits = {s: load_split(data_dir, s) for s in ("train", "val", "test")}
@@ -99,9 +99,10 @@ def run(cfg, data_dir: Path, model_dirs: list[Path], metrics_path: Path, baselin
             say(_line(f"random (init seed {seed})", per_seed["random"][-1]))
         pixels = pca_features(encode_splits(splits, None))
         per_seed["pca_pixels"] = [probe_features(cfg, splits, pixels, columns=list(range(latent_dim)))]
-        per_seed["pixels"] = [probe_features(cfg, splits, pixels)]
         say(_line(f"pixels (PCA {latent_dim})", per_seed["pca_pixels"][0]))
-        say(_line("pixels (all)", per_seed["pixels"][0]))
+        if full_pixels:                        # every non-degenerate pixel direction: minutes on a CPU
+            per_seed["pixels"] = [probe_features(cfg, splits, pixels)]
+            say(_line("pixels (all)", per_seed["pixels"][0]))
     results = {name: aggregate(rs) for name, rs in per_seed.items()}
     chunks = _chunk_probe(cfg, splits, features, say)
     report = {"split_sizes": {s: int(len(v[1])) for s, v in splits.items()},
@@ -169,12 +170,14 @@ def _log(cfg, runs: list, results: dict, metrics_path: Path, report: dict) -> No
               "the first run receives the comparison.")
 @click.option("--metrics", type=output_file(), default="metrics/diti_probe.json", show_default=True)
 @click.option("--no-baselines", is_flag=True, help="Skip the random-encoder and pixel baselines.")
+@click.option("--full-pixels", is_flag=True, help="Also probe all pixels (the upper reference; slow on a CPU).")
 @click.option("--plots", type=output_file(), default=None,
               help="Write the per-attribute test APs here (JSON rows for `dvc plots`), e.g. plots/diti/probe_ap.json.")
-def command(params_path, data, models, metrics, no_baselines, plots):
+def command(params_path, data, models, metrics, no_baselines, full_pixels, plots):
     """Linear probe (mean AP over the 40 attributes) of DiTi, PDAE, random encoders and the pixels.
 
     \b
     Example:  diffops diti probe --model models/diti --model models/pdae --metrics metrics/diti_probe.json
     """
-    run(load(params_path), data, [Path(m) for m in models], metrics, baselines=not no_baselines, plots=plots)
+    run(load(params_path), data, [Path(m) for m in models], metrics, baselines=not no_baselines, plots=plots,
+        full_pixels=full_pixels)
