@@ -35,12 +35,12 @@ def main():
     from diffops.diffusion import vp
     from diffops.artifacts.discriminator import load_discriminator
     from diffops.methods import METHODS
-    from diffops.nets.attrnet import AttrNet
     from diffops.nets.discriminator import TimeDiscriminator
+    from diffops.nets.extractor import TimeAttrNet
     from diffops.training.loop import build_trainable
 
     cfg = load_params(args.params, methods=METHODS)
-    fn = cfg.featurenet
+    fn, ex = cfg.featurenet, cfg.tiw_extractor
     tmp = Path(tempfile.mkdtemp())
     disc_dir = _untrained_discriminator(tmp / "disc", cfg)
 
@@ -64,16 +64,16 @@ def main():
     tiw = trainer(METHODS["tiw_dsm"].training_config(cfg), {"discriminator": load_discriminator(disc_dir, cfg.tiw.discriminator_step)})
 
     d = cfg.discriminator
-    net = TimeDiscriminator(AttrNet(len(fn.attributes), fn.width, fn.feature_dim), d.hidden, d.time_dim,
-                            resolution=cfg.data.resolution)
-    opt = torch.optim.Adam(net.head.parameters(), lr=d.lr)
     r16 = METHODS["dsm_obs"].training_config(cfg).data.resolution
+    net = TimeDiscriminator(TimeAttrNet(len(fn.attributes), ex.width, ex.feature_dim, ex.time_dim), d.hidden, d.time_dim,
+                            resolution=r16)
+    opt = torch.optim.Adam(net.head.parameters(), lr=d.lr)
     x0 = torch.rand(2 * d.batch_size, 3, r16, r16) * 2 - 1
 
     def disc():
         tau = vp.sample_tau_importance(len(x0), g)
         with torch.no_grad():
-            phi = net.features(x0)
+            phi = net.features(x0, tau)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(net.head(phi, tau), torch.ones(len(x0)))
         loss.backward()
         opt.step()
@@ -106,8 +106,8 @@ def main():
     # Predicted stage seconds from the params (training + sampling compute only; process start-up excluded).
     t = cfg.tiw
     edm_train = cfg.train.duration_kimg * 1000 / B * med["edm32"]
-    per_loss_train = t.duration_kimg * 1000 / B * med["dsm16"]
-    tiw_extra = t.duration_kimg * 1000 / B * (med["tiw16"] - med["dsm16"])      # iw_dsm pays less; counted once more
+    per_loss_train = cfg.tiw_train.duration_kimg * 1000 / B * med["dsm16"]
+    tiw_extra = cfg.tiw_train.duration_kimg * 1000 / B * (med["tiw16"] - med["dsm16"])      # iw_dsm pays less; counted once more
     disc_s = d.steps * med["disc"]
     sample_s = t.sample_num_images / cfg.sample.batch_size * (2 * t.sample_steps - 1) / 2 * med["sample16"]
     total = disc_s + 4 * per_loss_train + 2 * tiw_extra + 4 * sample_s
@@ -122,19 +122,21 @@ def _untrained_discriminator(root: Path, cfg) -> Path:
 
     from safetensors.torch import save_file
 
+    from diffops.artifacts.discriminator import save_extractor
     from diffops.diffusion import vp
-    from diffops.nets.attrnet import AttrNet
+    from diffops.methods import METHODS
     from diffops.nets.discriminator import DiscriminatorHead
-    fn, d, step = cfg.featurenet, cfg.discriminator, cfg.tiw.discriminator_step
+    from diffops.nets.extractor import TimeAttrNet
+    fn, ex, d, step = cfg.featurenet, cfg.tiw_extractor, cfg.discriminator, cfg.tiw.discriminator_step
+    r16 = METHODS["dsm_obs"].training_config(cfg).data.resolution
     root.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in AttrNet(len(fn.attributes), fn.width, fn.feature_dim).state_dict().items()},
-              root / "attrnet.safetensors")
-    (root / "featurenet.json").write_text(json.dumps({"attributes": list(fn.attributes), "width": fn.width,
-                                                      "feature_dim": fn.feature_dim, "resolution": cfg.data.resolution}))
-    head = DiscriminatorHead(fn.feature_dim, d.hidden, d.time_dim)
+    save_extractor(root, TimeAttrNet(len(fn.attributes), ex.width, ex.feature_dim, ex.time_dim),
+                   {"attributes": list(fn.attributes), "width": ex.width, "feature_dim": ex.feature_dim,
+                    "time_dim": ex.time_dim, "resolution": r16, "beta_min": vp.BETA_MIN, "beta_max": vp.BETA_MAX})
+    head = DiscriminatorHead(ex.feature_dim, d.hidden, d.time_dim)
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, root / f"head-{step:06d}.safetensors")
     (root / "discriminator.json").write_text(json.dumps({
-        "hidden": d.hidden, "time_dim": d.time_dim, "extractor_resolution": cfg.data.resolution,
+        "hidden": d.hidden, "time_dim": d.time_dim, "extractor_resolution": r16,
         "beta_min": vp.BETA_MIN, "beta_max": vp.BETA_MAX,
         "checkpoints": {str(step): {"file": f"head-{step:06d}.safetensors", "sha256": "untrained"}}}))
     return root

@@ -31,13 +31,24 @@ def test_bootstrap_standard_error_of_the_bias_metric():
 
 
 def test_markdown_table_has_a_row_per_loss_and_data_set():
-    row = {"fd_attrnet": 1.5, "subgroup_tv": 0.25, "subgroup.g0": 0.5, "subgroup.g1": 0.5, "num_images": 10}
-    table = {"subgroups": ["Male=0", "Male=1"], "losses": {"dsm_obs": row, "tiw_dsm": row},
+    row = {"fd_attrnet": 1.5, "rate.Male": 0.5, "rate_se.Male": 0.158, "bias": 0.1, "bias_se": 0.158,
+           "subgroup_tv": 0.25, "subgroup.g0": 0.5, "subgroup.g1": 0.5, "num_images": 10}
+    table = {"subgroups": ["Male=0", "Male=1"], "attributes": ["Male"], "losses": {"dsm_obs": row, "tiw_dsm": row},
              "data": {"test (unbiased)": {k: v for k, v in row.items() if k != "fd_attrnet"}}}
     lines = markdown_table(table).splitlines()
-    assert lines[0].startswith("| | fd_attrnet | subgroup_tv | Male=0 | Male=1 | confidence")
+    assert lines[0].startswith("| | fd_attrnet | Male % | bias | subgroup_tv | Male=0 | Male=1 | confidence")
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["dsm_obs", "tiw_dsm", "test (unbiased)"]
-    assert "| 1.500 | 0.250 | 50.0 | 50.0 |  | 10 |" in lines[2]
+    assert "| 1.500 | 50.0 ± 15.8 | 0.100 ± 0.158 | 0.250 | 50.0 | 50.0 |  | 10 |" in lines[2]
+
+
+def test_bias_is_the_rate_gap_with_its_binomial_se_and_needs_the_validity_gate():
+    from diffops.evaluation.bias import validity_gate
+    rows = {"dsm_obs": {"rate.Black_Hair": 0.10, "rate_se.Black_Hair": 0.01},
+            "dsm_ref": {"rate.Black_Hair": 0.20, "rate_se.Black_Hair": 0.01}}
+    data = {"D_obs": {"rate.Black_Hair": 0.11, "rate_se.Black_Hair": 0.01},
+            "D_ref": {"rate.Black_Hair": 0.30, "rate_se.Black_Hair": 0.02}}
+    gate = validity_gate(rows, data, ["Black_Hair"])
+    assert gate == {("dsm_obs", "D_obs"): True, ("dsm_ref", "D_ref"): False}    # 0.10 off by 4.5 combined SE
 
 
 def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
@@ -63,8 +74,11 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
         runs[loss] = (tmp_path / "samples" / loss, tmp_path / "models" / loss)
     cfg = tiw_config()
     table = tiw_table(cfg, data, featurenet, runs, tmp_path / "metrics" / "tiw", tmp_path / "tiw.json")
-    assert set(table["losses"]) == set(runs) and set(table["checks"]) == {
-        "tiw_dsm_less_biased_than_dsm_obs", "tiw_dsm_bias_gap_in_se", "tiw_dsm_fd_at_most_dsm_ref"}
+    checks = table["checks"]
+    assert set(table["losses"]) == set(runs) and {"dsm_obs_reproduces_D_obs", "dsm_ref_reproduces_D_ref"} <= set(checks)
+    valid = checks["dsm_obs_reproduces_D_obs"] and checks["dsm_ref_reproduces_D_ref"]
+    assert ("tiw_dsm_bias_gap_in_se" in checks) == valid == ("bias" in table["losses"]["tiw_dsm"])
+    assert "rate.Male" in table["losses"]["tiw_dsm"] and "rate_se.Male" in table["data"]["D_obs"]
     assert all((tmp_path / "metrics" / "tiw" / f"{loss}.json").exists() for loss in runs)
     row = table["losses"]["tiw_dsm"]
     assert row["num_images"] == 24 and np.isclose(sum(row[f"subgroup.g{g}"] for g in range(4)), 1)

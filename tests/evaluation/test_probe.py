@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffops.evaluation.probe import average_precision, fit_logistic, linear_probe, pca_whitening, summarize
+from diffops.evaluation.probe import average_precision, linear_probe, pca_whitening, summarize
+from diffops.utils.logistic import fit_logistic
 
 
 def test_average_precision_matches_sklearn_with_ties():

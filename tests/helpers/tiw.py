@@ -1,4 +1,5 @@
-"""Tiny TIW-DSM fixtures: a config with the method registry, a group container, a discriminator folder."""
+"""Tiny TIW-DSM fixtures: a config with the method registry, a group container, an extractor folder, a
+discriminator folder."""
 import hashlib
 import json
 from pathlib import Path
@@ -8,11 +9,13 @@ import torch
 from torch import nn
 from safetensors.torch import save_file
 
+from diffops.artifacts.discriminator import save_extractor
 from diffops.config import load_params
 from diffops.diffusion import vp
 from diffops.methods import METHODS
 from diffops.nets.attrnet import AttrNet
 from diffops.nets.discriminator import DiscriminatorHead
+from diffops.nets.extractor import TimeAttrNet
 
 ATTRIBUTES = ["Male", "Black_Hair", "Blond_Hair"]     # the attribute net's; the bias subgroups use the first two
 
@@ -28,6 +31,8 @@ def tiw_config(**overrides):
         "tracking": {"experiment": "test-tiw", "system_metrics": False, "log_checkpoints": "last"},
         "featurenet": {"attributes": ATTRIBUTES, "width": 8, "feature_dim": 16},
         "bias_split": {"attributes": ATTRIBUTES[:2]},
+        "tiw_extractor": {"width": 8, "feature_dim": 16, "time_dim": 8, "steps": 4, "batch_size": 4,
+                          "log_every_steps": 2},
         "discriminator": {"steps": 4, "checkpoint_every_steps": 2, "batch_size": 4, "hidden": 8, "time_dim": 8,
                           "log_every_steps": 2},
         "tiw": {"discriminator_step": 2},
@@ -49,9 +54,20 @@ def write_featurenet(root: Path, width=8, feature_dim=16, seed=0) -> Path:
     return root
 
 
+def write_extractor(root: Path, width=8, feature_dim=16, time_dim=8, resolution=8, seed=0) -> Path:
+    """A tiw_extractor folder (artifacts/discriminator.py format) with a random TimeAttrNet."""
+    torch.manual_seed(seed)
+    net = TimeAttrNet(len(ATTRIBUTES), width=width, feature_dim=feature_dim, time_dim=time_dim)
+    root.mkdir(parents=True, exist_ok=True)
+    save_extractor(root, net, {"attributes": ATTRIBUTES, "width": width, "feature_dim": feature_dim,
+                               "time_dim": time_dim, "resolution": resolution, "beta_min": vp.BETA_MIN,
+                               "beta_max": vp.BETA_MAX, "tau_eps": vp.TAU_EPS})
+    return root
+
+
 def write_discriminator(root: Path, steps=(2, 4), seed=0, hidden=8, time_dim=8) -> Path:
     """A discriminator folder in the format of training/discriminator.py, with random heads."""
-    write_featurenet(root)
+    write_extractor(root)
     spec = {"hidden": hidden, "time_dim": time_dim, "beta_min": vp.BETA_MIN, "beta_max": vp.BETA_MAX,
             "tau_eps": vp.TAU_EPS, "checkpoints": {}}
     for i, step in enumerate(steps):

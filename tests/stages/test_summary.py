@@ -10,11 +10,11 @@ from diffops.stages.summary import run
 def test_summary_takes_what_exists_and_invents_nothing(tmp_path):
     (tmp_path / "edm.json").write_text(json.dumps({"fd_attrnet": 39.8, "fd_attrnet_untrained": 403.6,
                                                    "fd_attrnet_data": 1.66, "protocol": {"inception": "none"}}))
-    (tmp_path / "tiw.json").write_text(json.dumps({"losses": {"dsm_obs": {"subgroup_tv": 0.225},
-                                                              "tiw_dsm": {"subgroup_tv": 0.223, "subgroup_tv_se": 0.011}}}))
+    (tmp_path / "tiw.json").write_text(json.dumps({"losses": {"dsm_obs": {"bias": 0.225},
+                                                              "tiw_dsm": {"bias": 0.223, "bias_se": 0.011}}}))
     summary = run(tmp_path, tmp_path / "summary.json")
     assert summary == {"edm.fd_attrnet": 39.8, "edm.fd_untrained": 403.6, "edm.fd_data": 1.66,
-                       "tiw.tv.dsm_obs": 0.225, "tiw.tv.tiw_dsm": 0.223, "tiw.tv_se.tiw_dsm": 0.011}
+                       "tiw.bias.dsm_obs": 0.225, "tiw.bias.tiw_dsm": 0.223, "tiw.bias_se.tiw_dsm": 0.011}
     assert json.loads((tmp_path / "summary.json").read_text()) == summary     # no fid without Inception
 
 

@@ -2,7 +2,8 @@
 
     denoiser.py        exported EMA denoiser: ema.safetensors + model.json (train, tiw_train, train_latent)
     featurenet.py      attribute net: attrnet.safetensors + featurenet.json (featurenet)
-    discriminator.py   time-dependent discriminator: extractor copy + head-<step> files (tiw_discriminator)
+    discriminator.py   noise-aware extractor: extractor.safetensors + extractor.json (tiw_extractor);
+                       time-dependent discriminator: extractor copy + head-<step> files (tiw_discriminator)
     representation.py  DiTi/PDAE encoder + shift branch: diti.json (train_diti, train_pdae)
     vae.py             diffusers AutoencoderKL folder + diffops_vae.json (vae), or a local sd-vae-ft-mse
 Every spec records the MLflow run that produced it (`mlflow_run_id`), so later stages log into it.

@@ -18,6 +18,7 @@ from .schema import (
     DDPMConfig,
     DataConfig,
     DiscriminatorConfig,
+    ExtractorConfig,
     DiTiConfig,
     EDMConfig,
     ERDConfig,
@@ -43,5 +44,5 @@ __all__ = [
     'GenerateConfig', 'DataConfig', 'FeatureNetConfig', 'ModelConfig', 'MethodConfig',
     'EDMConfig', 'DDPMConfig', 'ERDConfig', 'TrainConfig', 'SampleConfig', 'EvaluateConfig', 'TrackingConfig',
     'SweepConfig', 'DiTiConfig', 'ConvertConfig', 'EncodeConfig', 'VAEConfig', 'LatentConfig',
-    'BiasSplitConfig', 'DiscriminatorConfig', 'TIWConfig',
+    'BiasSplitConfig', 'ExtractorConfig', 'DiscriminatorConfig', 'TIWConfig',
 ]

@@ -6,7 +6,7 @@
     diti.py      diti
     asyrp.py     asyrp
     platform.py  convert, encode, vae, latent
-    tiw.py       bias_split, discriminator, tiw, tiw_train
+    tiw.py       bias_split, tiw_extractor, discriminator, tiw, tiw_train
 
 Each area file holds its sections' frozen dataclasses, their RULES (allowed values per dotted key; see
 rules.py) and the check of rules between keys; `diffops.config.load` enforces both. Lists are stored as
@@ -31,7 +31,7 @@ from .platform import RULES as _PLATFORM_RULES
 from .rules import ConfigError
 from .sweep import INCEPTION_METRICS, SweepConfig, check_sweep
 from .sweep import RULES as _SWEEP_RULES
-from .tiw import TIW_TRAIN, BiasSplitConfig, DiscriminatorConfig, TIWConfig, _check_tiw
+from .tiw import TIW_TRAIN, BiasSplitConfig, DiscriminatorConfig, ExtractorConfig, TIWConfig, _check_tiw
 from .tiw import RULES as _TIW_RULES
 
 # Sections are frozen, so one shared default instance per field is safe. The order is params.yaml's
@@ -57,6 +57,7 @@ class Config:
     vae:                    VAEConfig        = VAEConfig()
     latent:                 LatentConfig     = LatentConfig()
     bias_split:             BiasSplitConfig  = BiasSplitConfig()
+    tiw_extractor:          ExtractorConfig  = ExtractorConfig()
     discriminator:          DiscriminatorConfig = DiscriminatorConfig()
     tiw:                    TIWConfig        = TIWConfig()
     tiw_train:              TrainConfig      = TIW_TRAIN
@@ -85,5 +86,5 @@ __all__ = [
     'CELEBA_ATTRIBUTES', 'DEFAULT_METHOD_NAMES', 'SECTIONS', 'RULES', 'Config', 'ConfigError', 'check_config',
     'GenerateConfig', 'DataConfig', 'FeatureNetConfig', 'ModelConfig', 'MethodConfig', 'EDMConfig', 'TrainConfig',
     'DDPMConfig', 'ERDConfig', 'SampleConfig', 'EvaluateConfig', 'TrackingConfig', 'SweepConfig', 'DiTiConfig', 'AsyrpConfig', 'ConvertConfig', 'EncodeConfig',
-    'VAEConfig', 'LatentConfig', 'BiasSplitConfig', 'DiscriminatorConfig', 'TIWConfig',
+    'VAEConfig', 'LatentConfig', 'BiasSplitConfig', 'ExtractorConfig', 'DiscriminatorConfig', 'TIWConfig',
 ]

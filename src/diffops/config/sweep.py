@@ -50,7 +50,7 @@ RULES = {
     'sweep.study':                  NON_EMPTY,
     'sweep.objective':              one_of('edm', 'diti', 'tiw', 'asyrp'),
     'sweep.metric':                 one_of('fd_attrnet', 'attr_rate_mae', 'attrnet_precision', 'attrnet_recall', 'fid',
-                                           'kid_mean', 'precision', 'recall', 'probe_val_map', 'subgroup_tv',
+                                           'kid_mean', 'precision', 'recall', 'probe_val_map', 'subgroup_tv', 'bias',
                                            'change_rate', 'change_rate_minus_random', 'other_attr_change'),
     'sweep.direction':              one_of('minimize', 'maximize'),
     'sweep.n_trials':               at_least(1),
@@ -81,7 +81,7 @@ METRICS = {
             'attrnet_recall': 'maximize', 'fid': 'minimize', 'kid_mean': 'minimize', 'precision': 'maximize',
             'recall': 'maximize'},
     'diti': {'probe_val_map': 'maximize'},      # validation mAP: tuning on the test split would leak it
-    'tiw': {'fd_attrnet': 'minimize', 'subgroup_tv': 'minimize'},
+    'tiw': {'fd_attrnet': 'minimize', 'subgroup_tv': 'minimize', 'bias': 'minimize'},
     'asyrp': {'change_rate_minus_random': 'maximize', 'change_rate': 'maximize', 'other_attr_change': 'minimize',
               'fd_attrnet': 'minimize'},     # metrics/asyrp.json of the edited test images
 }

@@ -1,4 +1,4 @@
-"""TIW-DSM sections: bias_split, discriminator, tiw and tiw_train, their RULES and `_check_tiw`.
+"""TIW-DSM sections: bias_split, tiw_extractor, discriminator, tiw and tiw_train, their RULES and `_check_tiw`.
 
 tiw_train is a TrainConfig (the optimiser and budget of the TIW-DSM losses): the train rules apply to
 it key by key, and its default differs from train's only in duration_kimg.
@@ -15,14 +15,27 @@ from .rules import POSITIVE, ConfigError, Rule, at_least
 
 @dataclass(frozen=True)
 class BiasSplitConfig:                              # TIW-DSM setting: D_obs = biased set + small unbiased reference set
-    attributes:             tuple[str, ...] = ('Male', 'Black_Hair')  # subgroups = their 2^k combinations (bias metric too)
+    attributes:             tuple[str, ...] = ('Black_Hair',)  # subgroups = their 2^k combinations; the bias metric's rates
     factor:                 float   = 4.0           # each listed attribute's positives kept in the biased set w.p. 1/factor
     reference_fraction:     float   = 0.05          # |reference| = fraction x |biased| (paper: 0.05, 0.1), drawn uniformly
     seed:                   int     = 0             # seed of the draws
     downsample:             int     = 2             # box-downsampling factor of the split's images (1 = keep data.resolution)
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:                          # time-dependent discriminator d(x_tau, tau): frozen attribute net + head
+class ExtractorConfig:                              # the discriminator's noise-aware extractor (time-conditioned attribute net)
+    width:                  int     = 32            # channels of the first stage (then 2x, 4x)
+    feature_dim:            int     = 64            # penultimate features phi(x_tau, tau): the discriminator head's input
+    time_dim:               int     = 64            # sinusoidal embedding size of 999 tau
+    steps:                  int     = 1200          # optimizer steps on VP-noised prepared train images
+    batch_size:             int     = 128           # images per step
+    lr:                     float   = 1e-3          # Adam learning rate
+    weight_decay:           float   = 0.0           # Adam weight decay
+    log_every_steps:        int     = 100           # steps between train-loss logs
+    xflip:                  bool    = True          # random horizontal flips
+    seed:                   int     = 0             # init, batches, tau and noise
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:                          # time-dependent discriminator d(x_tau, tau): frozen extractor + head
     hidden:                 int     = 128           # width of the head
     time_dim:               int     = 64            # sinusoidal embedding size of 999 tau
     steps:                  int     = 300           # optimizer steps (released code: 20k at batch 128 + 128)
@@ -44,7 +57,7 @@ class TIWConfig:                                    # TIW-DSM / IW-DSM weighting
     tau_max:                float   = 1.0
     use_weight:             bool    = True          # tiw_dsm ablation: per-sample weight w_t on/off
     use_correction:         bool    = True          # tiw_dsm ablation: score correction sigma^2 grad log w_t on/off
-    sample_num_images:      int     = 500           # `diffops tiw sample`: images per loss (other sample.* shared)
+    sample_num_images:      int     = 1000          # `diffops tiw sample`: images per loss (other sample.* shared)
     sample_steps:           int     = 12            # `diffops tiw sample`: sampler steps
     guidance_weight:        float   = 1.0           # discriminator guidance of `tiw sample --guidance` (DG; 0 = off)
     guidance_tau_min:       float   = 0.01          # guidance only for VP time tau in [guidance_tau_min, guidance_tau_max]
@@ -61,6 +74,15 @@ RULES = {
     'bias_split.reference_fraction': Rule(lambda v: 0 < v <= 1, 'a number in (0, 1]'),
     'bias_split.seed':              at_least(0),
     'bias_split.downsample':        at_least(1),
+    'tiw_extractor.width':          at_least(1),
+    'tiw_extractor.feature_dim':    at_least(1),
+    'tiw_extractor.time_dim':       Rule(lambda v: v >= 2 and v % 2 == 0, 'an even integer >= 2'),
+    'tiw_extractor.steps':          at_least(1),
+    'tiw_extractor.batch_size':     at_least(1),
+    'tiw_extractor.lr':             POSITIVE,
+    'tiw_extractor.weight_decay':   at_least(0),
+    'tiw_extractor.log_every_steps': at_least(1),
+    'tiw_extractor.seed':           at_least(0),
     'discriminator.hidden':         at_least(1),
     'discriminator.time_dim':       Rule(lambda v: v >= 2 and v % 2 == 0, 'an even integer >= 2'),
     'discriminator.steps':          at_least(1),

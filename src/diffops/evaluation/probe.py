@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..data.celeba import ATTRIBUTE_NAMES
 from ..data.synthetic_celeba import COARSE_ATTRIBUTES, DRAWN_ATTRIBUTES, FINE_ATTRIBUTES
+from ..utils.logistic import fit_logistic
 
 
 def average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
@@ -69,28 +69,6 @@ def participation_ratio(x: torch.Tensor) -> float:
     """(sum lambda)^2 / sum lambda^2 of the covariance eigenvalues: how many directions the variance spreads over."""
     eigval = torch.linalg.eigvalsh(torch.cov(x.to(torch.float64).T).reshape(x.shape[1], x.shape[1])).clamp_min(0)
     return float(eigval.sum() ** 2 / (eigval ** 2).sum())
-
-
-def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float, max_iter: int, init=None):
-    """Minimise 1/N sum BCE(x W + b, y) + l2/2 |W|^2 (every column of y its own problem) by full-batch L-BFGS.
-    Returns (W, b, {"iterations", "grad_max"}) with grad_max the largest |gradient| at the end."""
-    W = torch.zeros(x.shape[1], y.shape[1], dtype=x.dtype) if init is None else init[0].clone()
-    b = torch.zeros(y.shape[1], dtype=x.dtype) if init is None else init[1].clone()
-    W.requires_grad_(True), b.requires_grad_(True)
-    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, history_size=20, tolerance_grad=1e-6,
-                            tolerance_change=1e-10, line_search_fn="strong_wolfe")
-
-    def objective():
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(x @ W + b, y, reduction="sum") / len(x) + 0.5 * l2 * (W * W).sum()
-        loss.backward()
-        return loss
-
-    opt.step(objective)
-    objective()
-    grad_max = float(max(W.grad.abs().max(), b.grad.abs().max()))
-    iterations = opt.state[opt._params[0]]["n_iter"]
-    return W.detach(), b.detach(), {"iterations": int(iterations), "grad_max": grad_max}
 
 
 def linear_probe(train, train_flip, train_y, val, val_y, test, test_y, *, l2_grid, max_iter: int) -> dict:

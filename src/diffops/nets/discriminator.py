@@ -1,18 +1,19 @@
-"""Time-dependent discriminator d(x_tau, tau): a frozen feature extractor and a small trainable head.
+"""Time-dependent discriminator d(x_tau, tau): a frozen noise-aware feature extractor and a small trainable head.
 
-TIW-DSM (Kim et al. 2024) and Discriminator Guidance use a frozen ADM classifier up to its middle block
-and a small head; here the extractor is the pipeline's attribute net (AttrNet, penultimate features
-phi), and the head is an MLP on phi modulated by an embedding of tau (FiLM):
+TIW-DSM (Kim et al. 2024) and Discriminator Guidance use a frozen ADM classifier (noise-aware, conditioned
+on the time step) up to its middle block and a small head; here the extractor is the pipeline's
+time-conditioned attribute net (nets/extractor.py TimeAttrNet, trained on VP-noised images by the
+tiw_extractor stage; penultimate features phi(x_tau, tau)), and the head is an MLP on phi modulated by an
+embedding of tau (FiLM):
 
-    h     = W_in phi(x_tau)
+    h     = W_in phi(x_tau, tau)
     h     = SiLU(h * (1 + s(tau)) + b(tau))          s, b from the sinusoidal embedding of 999 tau
     logit = MLP(h),     d = sigmoid(logit),     log(d / (1 - d)) = logit
 
 The network returns the logit, which is exactly the log density ratio log w = log d/(1-d) that
 TIW-DSM needs (numerically safer than forming d). Inputs are VP-scaled noisy images x_tau = alpha(tau) x
-(see diffusion/vp.py), bilinearly resized to the extractor's resolution if they differ (the quickstart's
-losses train at 16 px, the attribute net at 32). The extractor never trains: requires_grad is off and it
-stays in eval mode.
+(see diffusion/vp.py), bilinearly resized to the extractor's resolution if they differ. The extractor
+never trains: requires_grad is off and it stays in eval mode.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import math
 import torch
 from torch import nn
 
-from .attrnet import AttrNet
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -49,9 +49,11 @@ class DiscriminatorHead(nn.Module):
 
 
 class TimeDiscriminator(nn.Module):
-    """logit(x_tau, tau) = head(phi(x_tau), tau), phi the frozen extractor's penultimate features."""
+    """logit(x_tau, tau) = head(phi(x_tau, tau), tau), phi the frozen extractor's penultimate features.
 
-    def __init__(self, extractor: AttrNet, hidden: int = 128, time_dim: int = 64, resolution: int | None = None):
+    extractor: a module with `feature_dim` and `features(x_tau, tau)` (nets/extractor.py TimeAttrNet)."""
+
+    def __init__(self, extractor: nn.Module, hidden: int = 128, time_dim: int = 64, resolution: int | None = None):
         super().__init__()
         self.resolution = resolution        # the extractor's input side; None = take inputs as they are
         self.extractor = extractor.eval().requires_grad_(False)
@@ -65,9 +67,9 @@ class TimeDiscriminator(nn.Module):
     def forward(self, x_tau: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         """Logit log(d / (1 - d)) of 'reference' for VP-scaled noisy images x_tau (B, 3, R, R), shape (B,)."""
         tau = tau.to(x_tau.dtype).reshape(-1).expand(x_tau.shape[0])
-        return self.head(self.features(x_tau), tau)
+        return self.head(self.features(x_tau, tau), tau)
 
-    def features(self, x_tau: torch.Tensor) -> torch.Tensor:
+    def features(self, x_tau: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         if self.resolution is not None and x_tau.shape[-1] != self.resolution:
             x_tau = nn.functional.interpolate(x_tau, size=self.resolution, mode="bilinear", align_corners=False)
-        return self.extractor.features(x_tau)
+        return self.extractor.features(x_tau, tau.to(x_tau.dtype).reshape(-1).expand(x_tau.shape[0]))

@@ -11,9 +11,9 @@ ROOT = {"generate": "generate", "prepare": "prepare", "featurenet": "featurenet"
         "evaluate-latent": "evaluate_latent", "reference": "reference", "score": "score",
         "summary": "summary", "erd-compare": "erd_compare"}
 GROUPS = {
-    "tiw": ("TIW-DSM on a biased dataset (dvc stages tiw_*): split, discriminator, losses, bias table.\n\n"
+    "tiw": ("TIW-DSM on a biased dataset (dvc stages tiw_*): split, extractor, discriminator, losses, bias table.\n\n"
             "\b\nRun the whole comparison:  dvc repro tiw_table\nLook at the table:         cat metrics/tiw.md",
-            {"split": "tiw_split", "discriminator": "tiw_discriminator", "train": "tiw_train",
+            {"split": "tiw_split", "extractor": "tiw_extractor", "discriminator": "tiw_discriminator", "train": "tiw_train",
              "sample": "tiw_sample", "table": "tiw_table"}),
     "diti": ("DiTi / PDAE representation learning on the frozen EDM model (params: diti.*).\n\n"
              "\b\nExample:  diffops diti train --method diti && diffops diti train --method pdae\n"

@@ -4,10 +4,10 @@ baselines and of DiTi's time-chunks, with the effect DiTi - random in pooled sta
 Representations are grouped by method (diti.json): several training seeds of a method give its mean and
 sample sd. Baselines: the encoder architecture as initialised under each of diti.probe_random_seeds
 (`random`), the pixels PCA-reduced to the code's dimension (`pca_pixels`) and, with --full-pixels, all
-pixels (`pixels`, an upper reference). The chunk-wise probe reads the dims of the DiTi chunks whose first timestep lies in
-each [diti.cf_t_from, diti.cf_t_to) (the counterfactual rows' groups) and the same dims of PDAE's code,
-which has no time order (the control). Each model's numbers go into its training run; the comparison
-into the first one's.
+pixels (`pixels`, an upper reference). The chunk-wise probe reads the dims of the DiTi chunks whose first
+timestep lies in each [diti.cf_t_from, diti.cf_t_to) (the counterfactual rows' groups) and the same dims
+of PDAE's code, which has no time order (the control). Each model's numbers go into its training run; the
+comparison into the first one's.
 """
 from __future__ import annotations
 
@@ -148,7 +148,8 @@ def _line(name: str, r: dict) -> str:
 
 
 def _log(cfg, runs: list, results: dict, metrics_path: Path, report: dict) -> None:
-    probe_params = {f"diti.{k}": str(getattr(cfg.diti, k)) for k in ("probe_l2", "probe_max_iter", "probe_random_seeds")}
+    probe_params = {f"diti.{k}": str(getattr(cfg.diti, k))
+                    for k in ("probe_l2", "probe_max_iter", "probe_random_seeds")}
     for i, (method, run_id, result) in enumerate(runs):
         if not run_id:
             continue

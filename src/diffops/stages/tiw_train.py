@@ -7,7 +7,7 @@ import click
 from ..methods import METHODS
 from ..methods.tiw_dsm import MODES, NEEDS_DISCRIMINATOR
 from ..training.loop import train
-from .common import PARAMS, load, one_line_errors, path, output_folder, output_file
+from .common import PARAMS, load_with, one_line_errors, path, output_folder, output_file
 from .train import CURVE_METRIC, checkpoint_fd, method_inputs, tracker_for, write_curve
 
 LOSS = click.option("--loss", type=click.Choice(MODES), required=True, help="Which loss (a mode of methods/tiw_dsm.py).")
@@ -42,13 +42,15 @@ def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None
 @click.option("--fd-reference", type=path(exists=True), default=None,
               help="Container whose evaluate.reference_split the checkpoints are scored against (default --data).")
 @click.option("--fd-plots", type=output_file(), default=None, help="The checkpoints' fd_attrnet against kimg.")
-def command(params_path, loss, data, discriminator, out, state, plots, featurenet, fd_reference, fd_plots):
+@click.option("--seed", type=int, default=None, help="Overrides tiw_train.seed (one training seed of several).")
+def command(params_path, loss, data, discriminator, out, state, plots, featurenet, fd_reference, fd_plots, seed):
     """Train one loss of the comparison: method.name = LOSS with the tiw_train.* optimiser and budget.
 
     \b
     Example:  diffops tiw train --loss tiw_dsm --out models/tiw/tiw_dsm --state checkpoints/tiw/tiw_dsm
+              diffops tiw train --loss tiw_dsm --seed 1 --out models/tiw/tiw_dsm-seed1 --state checkpoints/tiw/tiw_dsm-seed1
     """
-    cfg = load(params_path)
+    cfg = load_with(params_path, "tiw_train", {"seed": seed})
     with one_line_errors(FileNotFoundError):
         run(cfg, loss, data, discriminator, out, state, plots=plots, featurenet=featurenet, fd_plots=fd_plots,
             fd_reference=fd_reference)

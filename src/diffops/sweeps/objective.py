@@ -8,7 +8,7 @@ What a trial runs is `sweep.objective`, the path of a pipeline stage chain:
 
     edm    train -> sample -> evaluate            (fd_attrnet | attr_rate_mae, on data/prepared)
     tiw    tiw_train tiw_dsm (the pipeline's discriminator) -> tiw_sample -> its row of tiw_table
-           (fd_attrnet | subgroup_tv vs the unbiased test split of data/tiw/obs)
+           (fd_attrnet | subgroup_tv | bias vs the unbiased test split of data/tiw/obs)
     diti   train_diti on the frozen models/edm -> diti_probe (probe_val_map: the linear probe's validation
            mAP; the test mAP is logged beside it but never tuned on)
     asyrp  asyrp_invert -> asyrp_train -> asyrp_edit on the frozen models/edm (metrics/asyrp.json's
@@ -227,5 +227,5 @@ class Objective:
 def intermediate_metric(sweep) -> str:
     """What `intermediate` reports for the study's metric: the metric itself on few samples, or, for the
     Inception and precision/recall metrics (too slow or too noisy on 200 CPU samples), fd_attrnet."""
-    same = {"fd_attrnet", "attr_rate_mae", "probe_val_map", "subgroup_tv"}
+    same = {"fd_attrnet", "attr_rate_mae", "probe_val_map", "subgroup_tv", "bias"}
     return f"{sweep.metric}_intermediate" if sweep.metric in same else "fd_attrnet_intermediate"
