@@ -87,3 +87,23 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
     run = mlflow.search_runs(experiment_names=["test-tiw"], filter_string="tags.mlflow.runName = 'tiw-results'",
                              output_format="list")[0]
     assert run.info.status == "FINISHED" and "tiw_dsm.subgroup_tv" in run.data.metrics
+
+
+def test_seeds_table_takes_the_standard_error_over_seeds_and_keeps_the_gate():
+    from diffops.evaluation.bias import seeds_markdown, seeds_table
+
+    def table(obs_rate, tiw_rate):
+        row = lambda r: {"rate.Blond_Hair": r, "rate_se.Blond_Hair": 0.005, "fd_attrnet": 30.0}   # noqa: E731
+        return {"attributes": ["Blond_Hair"],
+                "losses": {"dsm_ref": row(0.15), "dsm_obs": row(obs_rate), "tiw_dsm": row(tiw_rate)},
+                "data": {"test (unbiased)": {"rate.Blond_Hair": 0.16}, "D_obs": row(0.05),
+                         "D_ref": {"rate.Blond_Hair": 0.16, "rate_se.Blond_Hair": 0.027}}}
+    out = seeds_table([table(0.04, 0.10), table(0.05, 0.09), table(0.06, 0.11)])
+    obs, tiw = out["losses"]["dsm_obs"], out["losses"]["tiw_dsm"]
+    assert obs["bias"] == pytest.approx(0.11) and obs["bias_se"] == pytest.approx(0.01 / np.sqrt(3))
+    assert tiw["bias"] == pytest.approx(0.06) and obs["n_seeds"] == 3
+    assert out["checks"]["dsm_obs_reproduces_D_obs"] and out["checks"]["dsm_ref_reproduces_D_ref"]
+    assert out["checks"]["tiw_dsm_bias_gap_in_se"] == pytest.approx(0.05 / np.hypot(0.01, 0.01) * np.sqrt(3), abs=0.01)
+    assert "| tiw_dsm | 30.00 ± 0.00 | 10.0 ± 0.6 | 0.060 ± 0.006 | 3 |" in seeds_markdown(out)
+    failing = seeds_table([table(0.01, 0.10), table(0.01, 0.09)])          # dsm_obs far below D_obs's 5 %
+    assert not failing["checks"]["dsm_obs_reproduces_D_obs"] and "bias" not in failing["losses"]["tiw_dsm"]

@@ -15,7 +15,7 @@ from .rules import POSITIVE, ConfigError, Rule, at_least
 
 @dataclass(frozen=True)
 class BiasSplitConfig:                              # TIW-DSM setting: D_obs = biased set + small unbiased reference set
-    attributes:             tuple[str, ...] = ('Black_Hair',)  # subgroups = their 2^k combinations; the bias metric's rates
+    attributes:             tuple[str, ...] = ('Blond_Hair',)  # subgroups = their 2^k combinations; the bias metric's rates
     factor:                 float   = 4.0           # each listed attribute's positives kept in the biased set w.p. 1/factor
     reference_fraction:     float   = 0.05          # |reference| = fraction x |biased| (paper: 0.05, 0.1), drawn uniformly
     seed:                   int     = 0             # seed of the draws

@@ -15,8 +15,9 @@ confidence, and then their proportions say more about the classifier than about 
 `subgroup_tv_se` is the bootstrap standard error of subgroup_tv over the sample images (the test proportions
 held fixed).
 
-The headline bias reads each biased attribute's rate, where the net reads it reliably (Black_Hair by
-default; Male is read far too often on immature samples, which polluted the subgroup TV):
+The headline bias reads each biased attribute's rate (Blond_Hair by default: an attribute the models
+reproduce at their budget; the 4-subgroup TV over Male x Black_Hair was polluted by Male, which the net
+reads on immature samples far more often than the data has it):
 
     rate.<a>  = fraction of images whose p(a) > 0.5,      rate_se.<a> = sqrt(rate (1 - rate) / n)
     bias      = mean over bias_split.attributes of |rate.<a> - rate of the test split|
@@ -205,5 +206,55 @@ def markdown_table(table: dict) -> str:
             cells += [_pm(m.get("bias"), m.get("bias_se")), _pm(m.get("subgroup_tv"), m.get("subgroup_tv_se"))]
             cells += [f"{100 * m[f'subgroup.g{g}']:.1f}" for g in range(len(names))]
             cells += [_pm(m.get("subgroup_confidence"), digits=2), str(m["num_images"])]
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def seeds_table(tables: list[dict], max_se: float = 2.0) -> dict:
+    """The comparison over training seeds from one results_table per seed (same split, test set and scorer).
+
+    Per loss and attribute a: rate = mean over seeds; bias = mean over seeds of |rate_s - test rate|, and
+    bias_se = sd over seeds / sqrt(n), which holds the training seed's spread and the sampling noise alike.
+    The validity gate compares dsm_obs's (dsm_ref's) mean rate with D_obs's (D_ref's) within max_se combined
+    standard errors; `bias` is left out where it fails, as in results_table."""
+    attributes, n = tables[0]["attributes"], len(tables)
+    test = tables[0]["data"]["test (unbiased)"]
+    losses = {}
+    for loss in tables[0]["losses"]:
+        rows = [t["losses"][loss] for t in tables]
+        gaps = np.array([np.mean([abs(r[f"rate.{a}"] - test[f"rate.{a}"]) for a in attributes]) for r in rows])
+        fds = np.array([r["fd_attrnet"] for r in rows])
+        se_of = lambda v: float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else None              # noqa: E731
+        out = {"n_seeds": n, "bias": float(gaps.mean()), "bias_se": se_of(gaps), "bias_per_seed": gaps.tolist(),
+               "fd_attrnet": float(fds.mean()), "fd_attrnet_se": se_of(fds)}
+        for a in attributes:
+            rates = np.array([r[f"rate.{a}"] for r in rows])
+            out[f"rate.{a}"] = float(rates.mean())
+            out[f"rate_se.{a}"] = float(rates.std(ddof=1) / np.sqrt(n)) if n > 1 else rows[0][f"rate_se.{a}"]
+        losses[loss] = out
+    data = {k: tables[0]["data"][k] for k in ("test (unbiased)", "D_obs", "D_ref") if k in tables[0]["data"]}
+    gate = validity_gate(losses, data, attributes, max_se)
+    checks = {f"{loss}_reproduces_{d}": ok for (loss, d), ok in gate.items()}
+    if gate and not all(gate.values()):
+        for row in losses.values():
+            row.pop("bias", None), row.pop("bias_se", None)
+    if {"tiw_dsm", "dsm_obs"} <= set(losses) and "bias" in losses["tiw_dsm"] and n > 1:
+        tiw, obs = losses["tiw_dsm"], losses["dsm_obs"]
+        se = np.hypot(obs["bias_se"], tiw["bias_se"])
+        checks |= {"tiw_dsm_bias_gap_in_se": round(float((obs["bias"] - tiw["bias"]) / se), 2) if se > 0 else None,
+                   "tiw_dsm_fd_at_most_dsm_obs": tiw["fd_attrnet"] <= obs["fd_attrnet"]}
+    return {"attributes": attributes, "n_seeds": n, "losses": losses, "data": data, "checks": checks}
+
+
+def seeds_markdown(table: dict) -> str:
+    """Rows: losses then data; columns: fd_attrnet, rate (in %) and bias, each ± its standard error."""
+    attributes = table["attributes"]
+    lines = ["| | fd_attrnet | " + "".join(f"{a} % | " for a in attributes) + "bias | seeds |",
+             "|" + "---|" * (len(attributes) + 4)]
+    for section in ("losses", "data"):
+        for row, m in table[section].items():
+            cells = [_pm(m.get("fd_attrnet"), m.get("fd_attrnet_se"), digits=2)]
+            cells += [_pm(m.get(f"rate.{a}"), m.get(f"rate_se.{a}"), 100, 1) for a in attributes]
+            cells += [_pm(m.get("bias"), m.get("bias_se")), str(m.get("n_seeds", ""))]
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ GROUPS = {
     "tiw": ("TIW-DSM on a biased dataset (dvc stages tiw_*): split, extractor, discriminator, losses, bias table.\n\n"
             "\b\nRun the whole comparison:  dvc repro tiw_table\nLook at the table:         cat metrics/tiw.md",
             {"split": "tiw_split", "extractor": "tiw_extractor", "discriminator": "tiw_discriminator", "train": "tiw_train",
-             "sample": "tiw_sample", "table": "tiw_table"}),
+             "sample": "tiw_sample", "table": "tiw_table", "seeds": "tiw_seeds"}),
     "diti": ("DiTi / PDAE representation learning on the frozen EDM model (params: diti.*).\n\n"
              "\b\nExample:  diffops diti train --method diti && diffops diti train --method pdae\n"
              "          diffops diti probe && diffops diti counterfactual && diffops diti manipulate",
