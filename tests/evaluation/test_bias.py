@@ -88,6 +88,11 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
                              output_format="list")[0]
     assert run.info.status == "FINISHED" and "tiw_dsm.subgroup_tv" in run.data.metrics
 
+    from diffops.stages.tiw_seeds import run as tiw_seeds        # two "seeds": the same table twice
+    seeds = tiw_seeds(cfg, [tmp_path / "tiw.json", tmp_path / "tiw.json"], tmp_path / "seeds" / "tiw.json")
+    assert seeds["n_seeds"] == 2 and seeds["losses"]["tiw_dsm"]["rate_se.Male"] == 0.0
+    assert (tmp_path / "seeds" / "tiw.md").read_text().count("\n") == 2 + 3 + 3     # header, 3 losses, 3 data rows
+
 
 def test_seeds_table_takes_the_standard_error_over_seeds_and_keeps_the_gate():
     from diffops.evaluation.bias import seeds_markdown, seeds_table
