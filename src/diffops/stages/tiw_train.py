@@ -43,14 +43,16 @@ def run(cfg, loss: str, data_dir, discriminator, out_dir, state_dir, run_id=None
               help="Container whose evaluate.reference_split the checkpoints are scored against (default --data).")
 @click.option("--fd-plots", type=output_file(), default=None, help="The checkpoints' fd_attrnet against kimg.")
 @click.option("--seed", type=int, default=None, help="Overrides tiw_train.seed (one training seed of several).")
-def command(params_path, loss, data, discriminator, out, state, plots, featurenet, fd_reference, fd_plots, seed):
+@click.option("--duration-kimg", type=float, default=None, help="Overrides tiw_train.duration_kimg (a longer budget).")
+def command(params_path, loss, data, discriminator, out, state, plots, featurenet, fd_reference, fd_plots, seed,
+            duration_kimg):
     """Train one loss of the comparison: method.name = LOSS with the tiw_train.* optimiser and budget.
 
     \b
     Example:  diffops tiw train --loss tiw_dsm --out models/tiw/tiw_dsm --state checkpoints/tiw/tiw_dsm
               diffops tiw train --loss tiw_dsm --seed 1 --out models/tiw/tiw_dsm-seed1 --state checkpoints/tiw/tiw_dsm-seed1
     """
-    cfg = load_with(params_path, "tiw_train", {"seed": seed})
+    cfg = load_with(params_path, "tiw_train", {"seed": seed, "duration_kimg": duration_kimg})
     with one_line_errors(FileNotFoundError):
         run(cfg, loss, data, discriminator, out, state, plots=plots, featurenet=featurenet, fd_plots=fd_plots,
             fd_reference=fd_reference)
