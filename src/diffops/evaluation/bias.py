@@ -158,18 +158,25 @@ def results_table(cfg, scorer: BiasScorer, data_dir, losses: dict, prepared_dir=
         real = box_downsample(real, real.shape[-1] // obs.shape[-1])
         data_rows["real (unbiased)"] = scorer.score(real)
     rows = {k: {kk: vv for kk, vv in v.items() if kk != "loss"} for k, v in losses.items()}
-    gate = validity_gate(rows, data_rows, scorer.attributes)
+    checks = gated_checks(rows, data_rows, scorer.attributes)
+    return {"subgroups": subgroup_names(scorer.attributes), "attributes": scorer.attributes, "losses": rows,
+            "data": data_rows, "checks": checks, "num_test": len(scorer.test_features)}
+
+
+def gated_checks(rows: dict, data_rows: dict, attributes, max_se: float = 2.0) -> dict:
+    """The validity gate's verdicts and, where it holds, the dsm_obs - tiw_dsm bias gap in combined standard
+    errors and the FD comparison. Where the gate fails, `bias` and `bias_se` are removed from rows."""
+    gate = validity_gate(rows, data_rows, attributes, max_se)
     checks = {f"{loss}_reproduces_{data}": ok for (loss, data), ok in gate.items()}
     if gate and not all(gate.values()):
         for row in rows.values():                                   # no bias reading where the gate fails
             row.pop("bias", None), row.pop("bias_se", None)
-    if {"tiw_dsm", "dsm_obs"} <= set(rows) and "bias" in rows["tiw_dsm"]:
+    if {"tiw_dsm", "dsm_obs"} <= set(rows) and rows["tiw_dsm"].get("bias_se") is not None:
         tiw, obs = rows["tiw_dsm"], rows["dsm_obs"]
         se = np.hypot(obs["bias_se"], tiw["bias_se"])
         checks |= {"tiw_dsm_bias_gap_in_se": round(float((obs["bias"] - tiw["bias"]) / se), 2) if se > 0 else None,
                    "tiw_dsm_fd_at_most_dsm_obs": tiw["fd_attrnet"] <= obs["fd_attrnet"]}
-    return {"subgroups": subgroup_names(scorer.attributes), "attributes": scorer.attributes, "losses": rows,
-            "data": data_rows, "checks": checks, "num_test": len(scorer.test_features)}
+    return checks
 
 
 def validity_gate(rows: dict, data_rows: dict, attributes, max_se: float = 2.0) -> dict:
@@ -215,8 +222,8 @@ def seeds_table(tables: list[dict], max_se: float = 2.0) -> dict:
 
     Per loss and attribute a: rate = mean over seeds; bias = mean over seeds of |rate_s - test rate|, and
     bias_se = sd over seeds / sqrt(n), which holds the training seed's spread and the sampling noise alike.
-    The validity gate compares dsm_obs's (dsm_ref's) mean rate with D_obs's (D_ref's) within max_se combined
-    standard errors; `bias` is left out where it fails, as in results_table."""
+    The validity gate (gated_checks) compares dsm_obs's (dsm_ref's) mean rate with D_obs's (D_ref's) within
+    max_se combined standard errors; `bias` is left out where it fails, as in results_table."""
     attributes, n = tables[0]["attributes"], len(tables)
     test = tables[0]["data"]["test (unbiased)"]
     losses = {}
@@ -233,16 +240,7 @@ def seeds_table(tables: list[dict], max_se: float = 2.0) -> dict:
             out[f"rate_se.{a}"] = float(rates.std(ddof=1) / np.sqrt(n)) if n > 1 else rows[0][f"rate_se.{a}"]
         losses[loss] = out
     data = {k: tables[0]["data"][k] for k in ("test (unbiased)", "D_obs", "D_ref") if k in tables[0]["data"]}
-    gate = validity_gate(losses, data, attributes, max_se)
-    checks = {f"{loss}_reproduces_{d}": ok for (loss, d), ok in gate.items()}
-    if gate and not all(gate.values()):
-        for row in losses.values():
-            row.pop("bias", None), row.pop("bias_se", None)
-    if {"tiw_dsm", "dsm_obs"} <= set(losses) and "bias" in losses["tiw_dsm"] and n > 1:
-        tiw, obs = losses["tiw_dsm"], losses["dsm_obs"]
-        se = np.hypot(obs["bias_se"], tiw["bias_se"])
-        checks |= {"tiw_dsm_bias_gap_in_se": round(float((obs["bias"] - tiw["bias"]) / se), 2) if se > 0 else None,
-                   "tiw_dsm_fd_at_most_dsm_obs": tiw["fd_attrnet"] <= obs["fd_attrnet"]}
+    checks = gated_checks(losses, data, attributes, max_se)
     return {"attributes": attributes, "n_seeds": n, "losses": losses, "data": data, "checks": checks}
 
 

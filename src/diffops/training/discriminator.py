@@ -67,7 +67,9 @@ def diffuse(x0: torch.Tensor, tau: torch.Tensor, generator: torch.Generator) -> 
 
 
 def tau_at_sigma(sigma: float, n: int) -> torch.Tensor:
-    """(n,) VP times of EDM noise level sigma."""
+    """(n,) VP times of EDM noise level sigma (sigma = 0: the lower end tau_eps)."""
+    if sigma == 0:
+        return torch.full([n], vp.TAU_EPS)
     return vp.tau_from_sigma(torch.full([n], sigma, dtype=torch.float64)).to(torch.float32)
 
 

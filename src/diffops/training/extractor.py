@@ -27,7 +27,7 @@ from ..data.celeba import ATTRIBUTE_NAMES
 from ..data.prepare import load_split
 from ..diffusion import vp
 from ..nets.extractor import TimeAttrNet
-from .discriminator import diffuse
+from .discriminator import diffuse, tau_at_sigma
 
 VAL_SIGMAS = (0.0, 1.0, 2.0)       # held-out accuracy at these EDM noise levels (0 = tau_eps)
 
@@ -36,13 +36,6 @@ def _split(data_dir: Path, split: str, columns: list[int], downsample: int) -> t
     images, attrs = load_split(data_dir, split)
     images = box_downsample(images, downsample)
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(attrs[:, columns].astype(np.float32))
-
-
-def tau_of_sigma(sigma: float, n: int) -> torch.Tensor:
-    """(n,) VP times of EDM noise level sigma (sigma = 0: the discriminator's lower end tau_eps)."""
-    if sigma == 0:
-        return torch.full([n], vp.TAU_EPS)
-    return vp.tau_from_sigma(torch.full([n], sigma, dtype=torch.float64)).to(torch.float32)
 
 
 @torch.no_grad()
@@ -55,7 +48,7 @@ def validate(net: TimeAttrNet, images: torch.Tensor, labels: torch.Tensor, batch
         for i in range(0, len(images), batch_size):
             x0 = images[i:i + batch_size].to(torch.float32) / 127.5 - 1
             y = labels[i:i + batch_size]
-            tau = tau_of_sigma(sigma, len(x0))
+            tau = tau_at_sigma(sigma, len(x0))
             logits = net(diffuse(x0, tau, g), tau)
             bce += F.binary_cross_entropy_with_logits(logits, y, reduction="sum").item()
             correct += ((logits > 0) == (y > 0.5)).sum().item()

@@ -27,5 +27,4 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float, max_iter: int, ini
     opt.step(objective)
     objective()
     grad_max = float(max(W.grad.abs().max(), b.grad.abs().max()))
-    iterations = opt.state[opt._params[0]]["n_iter"]
-    return W.detach(), b.detach(), {"iterations": int(iterations), "grad_max": grad_max}
+    return W.detach(), b.detach(), {"iterations": int(opt.state[W]["n_iter"]), "grad_max": grad_max}
