@@ -23,6 +23,7 @@ def test_subgroups_and_keep_probabilities():
     assert subgroup_ids(attrs, ["Male", "Black_Hair"]).tolist() == [0, 1, 2, 3]
     assert subgroup_names(["Male", "Black_Hair"])[2] == "Male=0,Black_Hair=1"
     assert keep_probabilities(2, 4.0).tolist() == [1, 0.25, 0.25, 0.0625]
+    assert keep_probabilities(2, 0.25).tolist() == [0.0625, 0.25, 0.25, 1]    # factor < 1: positives over-represented
 
 
 def test_split_rows_is_disjoint_skewed_and_sized():
@@ -35,6 +36,12 @@ def test_split_rows_is_disjoint_skewed_and_sized():
     assert np.abs(np.bincount(groups[ref], minlength=4) / len(ref) - [0.4, 0.3, 0.2, 0.1]).max() < 0.03
     # The biased set keeps each subgroup at factor^-popcount of its share.
     want = np.bincount(groups, minlength=4) * np.array([1, 1 / 4, 1 / 4, 1 / 16])
+    assert np.allclose(np.bincount(groups[biased], minlength=4) / len(biased), want / want.sum(), atol=0.003)
+    # factor < 1 thins the negatives instead: subgroup 3 (both positive) is kept whole.
+    _, biased = split_rows(groups, 4, factor=0.5, reference_fraction=0.1, rng=np.random.default_rng(1))
+    rest = np.bincount(groups, minlength=4)
+    assert np.bincount(groups[biased], minlength=4)[3] > 0.85 * rest[3]
+    want = rest * np.array([0.25, 0.5, 0.5, 1])
     assert np.allclose(np.bincount(groups[biased], minlength=4) / len(biased), want / want.sum(), atol=0.003)
 
 

@@ -16,8 +16,8 @@ from .rules import POSITIVE, ConfigError, Rule, at_least
 @dataclass(frozen=True)
 class BiasSplitConfig:                              # TIW-DSM setting: D_obs = biased set + small unbiased reference set
     attributes:             tuple[str, ...] = ('Blond_Hair',)  # subgroups = their 2^k combinations; the bias metric's rates
-    factor:                 float   = 4.0           # each listed attribute's positives kept in the biased set w.p. 1/factor
-    reference_fraction:     float   = 0.05          # |reference| = fraction x |biased| (paper: 0.05, 0.1), drawn uniformly
+    factor:                 float   = 0.25          # positives : negatives kept in the biased set = 1 : factor (< 1 over-represents)
+    reference_fraction:     float   = 0.1           # |reference| = fraction x |biased| (paper: 0.05, 0.1), drawn uniformly
     seed:                   int     = 0             # seed of the draws
     downsample:             int     = 2             # box-downsampling factor of the split's images (1 = keep data.resolution)
 
@@ -49,7 +49,7 @@ class DiscriminatorConfig:                          # time-dependent discriminat
 
 @dataclass(frozen=True)
 class TIWConfig:                                    # TIW-DSM / IW-DSM weighting (methods/tiw_dsm.py) + quickstart comparison sampling
-    discriminator_step:     int     = 200           # discriminator checkpoint the losses use (early ones regularise)
+    discriminator_step:     int     = 100           # discriminator checkpoint the losses use (early ones regularise)
     alpha:                  float   = 1.0           # strength: weight w^alpha, correction alpha sigma^2 grad log w (0 = DSM(obs))
     weight_min:             float   = 0.0           # clip the weight w^alpha from below
     weight_max:             float   = math.inf      # clip the weight w^alpha from above (.inf = no clip)
@@ -70,7 +70,7 @@ TIW_TRAIN = TrainConfig(duration_kimg=16.0)    # default tiw_train: `diffops tiw
 RULES = {
     'bias_split.attributes':        Rule(lambda v: v in CELEBA_ATTRIBUTES, 'one of the 40 CelebA attributes',
                                          choices=CELEBA_ATTRIBUTES),
-    'bias_split.factor':            at_least(1),
+    'bias_split.factor':            POSITIVE,
     'bias_split.reference_fraction': Rule(lambda v: 0 < v <= 1, 'a number in (0, 1]'),
     'bias_split.seed':              at_least(0),
     'bias_split.downsample':        at_least(1),

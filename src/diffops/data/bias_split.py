@@ -7,8 +7,9 @@ attributes (e.g. Male x Black_Hair); subgroup g is the integer whose bit j is at
 Construction, for the train and the val split separately (val gives the discriminator a held-out set):
   1. n_ref rows drawn uniformly at random: the reference set, unbiased by construction;
   2. of the remaining rows, each subgroup g keeps round(keep_g * count_g) rows drawn at random, with
-     keep_g = factor^-(number of listed attributes that are 1 in g): every listed attribute's positives
-     are under-represented by `factor` relative to its negatives;
+     keep_g proportional to factor^-(number of listed attributes that are 1 in g), the largest 1: every
+     listed attribute's positives are under-represented by `factor` relative to its negatives
+     (factor > 1), or over-represented by 1 / factor (factor < 1: the negatives are thinned);
   3. n_ref = reference_fraction * n_bias (solved before drawing, so that the ratio holds); on the val
      split n_ref = n_bias, so that the discriminator's held-out scores rest on as many reference images
      as biased ones (val is never trained on).
@@ -49,8 +50,9 @@ def subgroup_names(attributes) -> list[str]:
 
 
 def keep_probabilities(num_attributes: int, factor: float) -> np.ndarray:
-    """keep_g = factor^-popcount(g), shape (2^k,)."""
-    return np.array([factor ** -bin(g).count("1") for g in range(2**num_attributes)])
+    """keep_g = factor^-popcount(g) / max_g factor^-popcount(g), shape (2^k,)."""
+    keep = np.array([factor ** -bin(g).count("1") for g in range(2**num_attributes)])
+    return keep / keep.max()
 
 
 def proportions(groups: np.ndarray, num_groups: int) -> list[float]:
@@ -161,7 +163,7 @@ def bias_split(prepared_dir, out_dir, attributes, factor: float, reference_fract
     if empty:                   # the TIW stages train and validate on each of them
         raise ValueError(f"bias_split: {', '.join(empty)} would be empty ({prepared_dir}: "
                          f"{report['splits']['train']['num_all']} train images); raise bias_split.reference_fraction "
-                         f"or lower bias_split.factor, or prepare more images. Nothing was written")
+                         f"or move bias_split.factor toward 1, or prepare more images. Nothing was written")
     with atomic_dir(out_dir) as tmp:
         report["obs_content_sha256"] = _write_container(tmp / "obs", obs, {**bias_meta, "set": "obs"})
         report["ref_content_sha256"] = _write_container(tmp / "ref", ref, {**bias_meta, "set": "ref"})

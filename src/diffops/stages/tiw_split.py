@@ -1,5 +1,5 @@
-"""dvc stage `tiw_split`: the TIW-DSM setting from a prepared container: a biased set (each positive of
-bias_split.attributes kept with probability 1/factor) plus a small uniform reference set, as the MLflow
+"""dvc stage `tiw_split`: the TIW-DSM setting from a prepared container: a biased set (the positives of
+bias_split.attributes kept 1 : factor to their negatives) plus a small uniform reference set, as the MLflow
 run `bias_split`."""
 from __future__ import annotations
 
