@@ -51,6 +51,17 @@ def test_bias_is_the_rate_gap_with_its_binomial_se_and_needs_the_validity_gate()
     assert gate == {("dsm_obs", "D_obs"): True, ("dsm_ref", "D_ref"): False}    # 0.10 off by 4.5 combined SE
 
 
+def test_guidance_gate_is_the_fraction_of_the_way_to_the_unbiased_rate():
+    from diffops.evaluation.bias import guidance_checks
+    test = {"rate.Blond_Hair": 0.16}
+    obs = {"rate.Blond_Hair": 0.40}
+    assert guidance_checks(obs, {"rate.Blond_Hair": 0.22}, test, ["Blond_Hair"]) == {
+        "guidance_fraction_of_the_way": 0.75, "guidance_moves_most_of_the_way": True}
+    moved_away = guidance_checks(obs, {"rate.Blond_Hair": 0.45}, test, ["Blond_Hair"])
+    assert moved_away["guidance_fraction_of_the_way"] < 0 and not moved_away["guidance_moves_most_of_the_way"]
+    assert guidance_checks(test, test, test, ["Blond_Hair"])["guidance_moves_most_of_the_way"] is None
+
+
 def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
     import json
 
@@ -64,11 +75,14 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
     featurenet = write_featurenet(tmp_path / "featurenet")
     rng = np.random.default_rng(0)
     runs = {}
-    for loss in ("dsm_ref", "dsm_obs", "tiw_dsm"):
+    for loss in ("dsm_ref", "dsm_obs", "tiw_dsm", "dsm_obs_dg"):
         (tmp_path / "samples" / loss / "images").mkdir(parents=True)
         for seed in range(24):
             Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
                 tmp_path / "samples" / loss / "images" / f"{seed:06d}.png")
+        if loss == "dsm_obs_dg":                 # guided dsm_obs: a row with no training run of its own
+            runs[loss] = (tmp_path / "samples" / loss, None)
+            continue
         (tmp_path / "models" / loss).mkdir(parents=True)
         (tmp_path / "models" / loss / "model.json").write_text(json.dumps({"mlflow_run_id": None}))
         runs[loss] = (tmp_path / "samples" / loss, tmp_path / "models" / loss)
@@ -83,7 +97,8 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
     row = table["losses"]["tiw_dsm"]
     assert row["num_images"] == 24 and np.isclose(sum(row[f"subgroup.g{g}"] for g in range(4)), 1)
     assert json.loads((tmp_path / "tiw.json").read_text())["data"]["D_obs"]["num_images"] == 24
-    assert (tmp_path / "tiw.md").read_text().count("\n") == 2 + 3 + 4       # header, 3 losses, 4 data rows
+    assert {"guidance_fraction_of_the_way", "guidance_moves_most_of_the_way"} <= set(checks)
+    assert (tmp_path / "tiw.md").read_text().count("\n") == 2 + 4 + 4       # header, 3 losses + DG, 4 data rows
     run = mlflow.search_runs(experiment_names=["test-tiw"], filter_string="tags.mlflow.runName = 'tiw-results'",
                              output_format="list")[0]
     assert run.info.status == "FINISHED" and "tiw_dsm.subgroup_tv" in run.data.metrics
@@ -91,7 +106,7 @@ def test_results_table_scores_every_loss_and_logs(tmp_path, mlflow_uri):
     from diffops.stages.tiw_seeds import run as tiw_seeds        # two "seeds": the same table twice
     seeds = tiw_seeds(cfg, [tmp_path / "tiw.json", tmp_path / "tiw.json"], tmp_path / "seeds" / "tiw.json")
     assert seeds["n_seeds"] == 2 and seeds["losses"]["tiw_dsm"]["rate_se.Male"] == 0.0
-    assert (tmp_path / "seeds" / "tiw.md").read_text().count("\n") == 2 + 3 + 3     # header, 3 losses, 3 data rows
+    assert (tmp_path / "seeds" / "tiw.md").read_text().count("\n") == 2 + 4 + 3     # header, 3 losses + DG, 3 data rows
 
 
 def test_seeds_table_takes_the_standard_error_over_seeds_and_keeps_the_gate():

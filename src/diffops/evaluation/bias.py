@@ -46,6 +46,7 @@ from ..artifacts.featurenet import load_featurenet
 from .frechet import fd_features
 
 LOSSES = ("dsm_ref", "dsm_obs", "iw_dsm", "tiw_dsm")      # the paper's table rows, in its order
+GUIDED = "dsm_obs_dg"     # dsm_obs sampled with discriminator guidance: the discriminator's own gate
 
 
 def predicted_subgroups(probs: np.ndarray, net_attributes, attributes) -> np.ndarray:
@@ -171,12 +172,26 @@ def gated_checks(rows: dict, data_rows: dict, attributes, max_se: float = 2.0) -
     if gate and not all(gate.values()):
         for row in rows.values():                                   # no bias reading where the gate fails
             row.pop("bias", None), row.pop("bias_se", None)
+    if {GUIDED, "dsm_obs"} <= set(rows) and "test (unbiased)" in data_rows:
+        checks |= guidance_checks(rows["dsm_obs"], rows[GUIDED], data_rows["test (unbiased)"], attributes)
     if {"tiw_dsm", "dsm_obs"} <= set(rows) and rows["tiw_dsm"].get("bias_se") is not None:
         tiw, obs = rows["tiw_dsm"], rows["dsm_obs"]
         se = np.hypot(obs["bias_se"], tiw["bias_se"])
         checks |= {"tiw_dsm_bias_gap_in_se": round(float((obs["bias"] - tiw["bias"]) / se), 2) if se > 0 else None,
                    "tiw_dsm_fd_at_most_dsm_obs": tiw["fd_attrnet"] <= obs["fd_attrnet"]}
     return checks
+
+
+def guidance_checks(obs: dict, guided: dict, test: dict, attributes, most: float = 0.5) -> dict:
+    """How far discriminator guidance moves dsm_obs's rate towards the unbiased rate, per attribute
+    (rate_dg - rate_obs) / (rate_test - rate_obs): 0 = not at all, 1 = all the way, averaged over the
+    attributes; the gate asks for most of the way (>= `most`). None where dsm_obs already has the test rate."""
+    fractions = [(guided[f"rate.{a}"] - obs[f"rate.{a}"]) / (test[f"rate.{a}"] - obs[f"rate.{a}"])
+                 for a in attributes if test[f"rate.{a}"] != obs[f"rate.{a}"]]
+    if not fractions:
+        return {"guidance_fraction_of_the_way": None, "guidance_moves_most_of_the_way": None}
+    fraction = float(np.mean(fractions))
+    return {"guidance_fraction_of_the_way": round(fraction, 3), "guidance_moves_most_of_the_way": fraction >= most}
 
 
 def validity_gate(rows: dict, data_rows: dict, attributes, max_se: float = 2.0) -> dict:

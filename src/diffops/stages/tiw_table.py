@@ -8,14 +8,17 @@ from pathlib import Path
 import click
 import mlflow
 
-from ..evaluation.bias import LOSSES, BiasScorer, markdown_table, results_table, score_loss
+from ..evaluation.bias import GUIDED, LOSSES, BiasScorer, markdown_table, results_table, score_loss
 from ..tracking.mlflow_run import producing_run, tracked_run
 from ..utils.io import write_json_atomic, write_text_atomic
 from .common import PARAMS, load, path, output_file
 
 
 def record_loss(cfg, metrics: dict, model_dir, metrics_path) -> None:
+    """The scores into metrics_path and, unless model_dir is None, into the run that trained the model."""
     write_json_atomic(Path(metrics_path), metrics)
+    if model_dir is None:
+        return
     with producing_run(cfg.tracking.experiment, model_dir) as run:
         if run:
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if k != "loss"})
@@ -37,7 +40,7 @@ def subgroup_rows(table: dict) -> list[dict]:
 
 
 def run(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, prepared_dir=None, plots=None) -> dict:
-    """runs: loss -> (samples_dir, model_dir)."""
+    """runs: loss -> (samples_dir, model_dir or None: a row whose scores go to no training run)."""
     scorer = BiasScorer(cfg, data_dir, featurenet_dir)
     losses = {}
     for loss, (samples, model) in runs.items():
@@ -63,7 +66,8 @@ def run(cfg, data_dir, featurenet_dir, runs: dict, metrics_dir, out_json, prepar
               help="Unsplit container: the FD floor of as many unbiased real images as samples.")
 @click.option("--featurenet", "featurenet_dir", type=path(exists=True), default="models/featurenet", show_default=True)
 @click.option("--samples-dir", type=path(exists=True), default="samples/tiw", show_default=True,
-              help="Holds <loss>/ sample sets of dsm_ref, dsm_obs, iw_dsm, tiw_dsm (those present are scored).")
+              help=f"Holds <loss>/ sample sets of {', '.join(LOSSES)} and {GUIDED} (dsm_obs with discriminator "
+                   "guidance): those present are scored.")
 @click.option("--models-dir", type=path(exists=True), default="models/tiw", show_default=True,
               help="Holds <loss>/ exported models (their MLflow runs receive the scores).")
 @click.option("--metrics-dir", type=path(), default="metrics/tiw", show_default=True,
@@ -80,6 +84,8 @@ def command(params_path, data, prepared, featurenet_dir, samples_dir, models_dir
               cat metrics/tiw.md
     """
     runs = {loss: (samples_dir / loss, models_dir / loss) for loss in LOSSES if (samples_dir / loss).is_dir()}
+    if (samples_dir / GUIDED).is_dir():             # dsm_obs's model: its training run keeps its own scores
+        runs[GUIDED] = (samples_dir / GUIDED, None)
     table = run(load(params_path), data, featurenet_dir, runs, metrics_dir, out, prepared, plots)
     click.echo(markdown_table(table))
     for k, v in table["checks"].items():
