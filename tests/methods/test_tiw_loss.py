@@ -137,7 +137,7 @@ def test_errors_name_what_to_change(disc_dir):
     ({"bias_split.attributes": ["Male", "Male"]}, r"bias_split.attributes\[1\]"),
     ({"tiw.weight_min": 2.0, "tiw.weight_max": 1.0}, "tiw.weight_min"),
     ({"tiw.tau_min": 0.5, "tiw.tau_max": 0.5}, "tiw.tau_min"),
-    ({"bias_split.factor": 0.5}, "bias_split.factor"),
+    ({"bias_split.factor": 0}, "bias_split.factor"),
     ({"discriminator.time_dim": 7}, "discriminator.time_dim"),
     ({"bias_split.downsample": 8}, "bias_split.downsample"),      # 8 px / 8 = 1 px cannot be halved by the UNet
 ])
