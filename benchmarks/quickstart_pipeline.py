@@ -23,6 +23,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+def flat_numbers(tree: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1.0}} -> {'a.b': 1.0}: the numeric leaves of a metrics file, as `dvc metrics show` names them."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out |= flat_numbers(v, f"{prefix}{k}.")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", action="store_true", help="keep the temporary clone")
@@ -48,9 +59,8 @@ def main():
                          capture_output=True, text=True).stdout
     print(f"{'second dvc repro':>24}  {time.perf_counter() - t0:7.1f} s  ({out.strip().splitlines()[-1]})")
     for metrics in sorted((root / "metrics").glob("*.json")):
-        m = json.loads(metrics.read_text())
-        print(metrics.name, {k: round(v, 4) for k, v in m.items() if isinstance(v, (int, float))
-                             and not k.startswith("attr_rate.")})
+        m = flat_numbers(json.loads(metrics.read_text()))
+        print(metrics.name, {k: round(v, 4) for k, v in m.items() if "attr_rate." not in k})
     if args.keep:
         print(f"clone kept at {root}")
     else:
