@@ -23,17 +23,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def flat_numbers(tree: dict, prefix: str = "") -> dict:
-    """{'a': {'b': 1.0}} -> {'a.b': 1.0}: the numeric leaves of a metrics file, as `dvc metrics show` names them."""
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out |= flat_numbers(v, f"{prefix}{k}.")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--keep", action="store_true", help="keep the temporary clone")
@@ -58,7 +47,7 @@ def main():
     out = subprocess.run([str(bin_dir / "dvc"), "repro"], cwd=root, env=env, check=True,
                          capture_output=True, text=True).stdout
     print(f"{'second dvc repro':>24}  {time.perf_counter() - t0:7.1f} s  ({out.strip().splitlines()[-1]})")
-    summary = flat_numbers(json.loads((root / "metrics" / "summary.json").read_text()))
+    summary = json.loads((root / "metrics" / "summary.json").read_text())     # flat: dotted key -> number
     print("metrics/summary.json", {k: round(v, 4) for k, v in summary.items()})
     if args.keep:
         print(f"clone kept at {root}")
